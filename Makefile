@@ -1,0 +1,28 @@
+# Two commands do all the set-up on a fresh machine: `make demo` and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+TORCH  ?= torch==2.13.0
+
+.PHONY: install demo test bench clean
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q "$(TORCH)"   # the CPU build; pyproject keeps torch a range
+	$(PY) -m pip install -q -e ".[dev]"
+	touch $@
+
+install: $(VENV)/.installed
+
+demo: install       ## run the default job (variant=seed_notebook) and print its table
+	$(PY) -m runner
+
+test: install       ## run the test suite (what CI runs)
+	$(PY) -m pytest -q
+
+bench: install      ## speed benchmark (not part of the tests)
+	$(PY) tests/benchmarks/bench_sweep.py
+
+clean:
+	rm -rf $(VENV) outputs/runs outputs/multirun

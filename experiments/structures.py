@@ -1,0 +1,67 @@
+"""Small modules whose structure (tying, nesting, containers) changes how tensors are seen."""
+import torch
+import torch.nn as nn
+
+
+class TiedLinear(nn.Module):
+    """Two linear layers sharing one weight Parameter, reachable as first.weight and second.weight."""
+
+    def __init__(self, features: int = 4):
+        super().__init__()
+        self.first = nn.Linear(features, features)
+        self.second = nn.Linear(features, features)
+        self.second.weight = self.first.weight
+
+    def forward(self, x):
+        return self.second(torch.tanh(self.first(x)))
+
+
+class Inner(nn.Module):
+    """A submodule holding one tensor of each kind."""
+
+    def __init__(self, features: int):
+        super().__init__()
+        self.weight = nn.Parameter(torch.randn(features))
+        self.register_buffer("offset", torch.randn(features))
+        self.scale = torch.randn(features)
+
+    def forward(self, x):
+        return (x * self.weight + self.offset) * self.scale
+
+
+class Nested(nn.Module):
+    """Tensors two levels down: a custom submodule inside a Sequential, then a Linear head."""
+
+    def __init__(self, features: int = 3):
+        super().__init__()
+        self.body = nn.Sequential(Inner(features), nn.Tanh())
+        self.head = nn.Linear(features, 1)
+
+    def forward(self, x):
+        return self.head(self.body(x))
+
+
+class ListOfParameters(nn.Module):
+    """Parameters held in an nn.ParameterList (paths plist.0, plist.1, ...)."""
+
+    def __init__(self, count: int = 3, features: int = 3):
+        super().__init__()
+        self.plist = nn.ParameterList(nn.Parameter(torch.randn(features)) for _ in range(count))
+
+    def forward(self, x):
+        for p in self.plist:
+            x = x * p
+        return x
+
+
+class DictOfParameters(nn.Module):
+    """Parameters held in an nn.ParameterDict (paths pdict.<key>)."""
+
+    def __init__(self, keys=("scale", "shift"), features: int = 3):
+        super().__init__()
+        self.pdict = nn.ParameterDict({k: nn.Parameter(torch.randn(features)) for k in keys})
+
+    def forward(self, x):
+        for p in self.pdict.values():
+            x = x * p
+        return x

@@ -1,0 +1,35 @@
+"""The Hydra entry point: compose, hand the config to runner.task, turn bad input into one line."""
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import hydra
+from omegaconf import DictConfig
+
+from .configstore import register_configs
+from .errors import describe_exception
+
+
+CONFIG_DIR = str(Path(__file__).resolve().parent.parent / "conf")
+
+
+@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="config")
+def _hydra_main(cfg: DictConfig) -> int:
+    from .task import run_task  # torch is imported only when a job runs, not for --help
+    return run_task(cfg)
+
+
+def main() -> None:
+    """Run the app; without HYDRA_FULL_ERROR=1, any error is one line on stderr and exit code 2."""
+    register_configs()
+    wants_traceback = os.environ.get("HYDRA_FULL_ERROR") == "1"
+    os.environ["HYDRA_FULL_ERROR"] = "1"  # let Hydra raise, so the message is ours to format
+    try:
+        _hydra_main()
+    except Exception as exc:  # noqa: BLE001 - the boundary where errors become messages
+        if wants_traceback:
+            raise
+        print(f"tensorprobe: error: {describe_exception(exc)}", file=sys.stderr)
+        sys.exit(2)

@@ -1,0 +1,32 @@
+"""Hydra callback: after the last job of a multirun, write the sweep table (from disk, any launcher)."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig
+
+
+class SweepTable(Callback):
+    """Collect the sweep directory; fail loudly (exit 2) if the table cannot be written.
+
+    Hydra turns an exception in a callback into a warning and exits 0, so
+    this callback raises SystemExit instead, which Hydra does not catch.
+    """
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        from .collect import collect, summary
+        try:
+            collected = collect(Path(config.hydra.sweep.dir))
+        except Exception as exc:  # noqa: BLE001
+            print(f"tensorprobe: error: sweep table not written: {exc}", file=sys.stderr)
+            raise SystemExit(2)
+        print(summary(collected))
+        table = collected.table
+        bad = table[(table["status"] == "failed") & table["reason"].str.startswith("ConfigError")]
+        for reason in bad["reason"].unique():
+            print(f"tensorprobe: error: {reason.removeprefix('ConfigError: ')}", file=sys.stderr)
+        if len(bad):
+            raise SystemExit(2)

@@ -1,0 +1,83 @@
+"""Concatenate the job tables of a sweep directory into one: `python -m runner.collect SWEEP_DIR`.
+
+Reads only what is on disk, so it works for any launcher, and for a sweep
+that was killed half-way (jobs without a results.csv are counted, not lost).
+"""
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import List
+
+import pandas as pd
+
+from .table import COLUMNS, RESULTS_FILE, TableError, read_table, write_atomic
+
+
+@dataclass
+class Collected:
+    table: pd.DataFrame
+    path: Path
+    jobs_with_results: int
+    jobs_without_results: List[Path]
+
+
+def _natural(path: Path):
+    return [int(p) if p.isdigit() else p for p in re.split(r"(\d+)", str(path))]
+
+
+def job_dirs(sweep_dir: Path) -> List[Path]:
+    """Every job directory Hydra made under the sweep (it holds .hydra/), in job order."""
+    dirs = {p.parent.parent for p in sweep_dir.rglob(".hydra/config.yaml")}
+    dirs |= {p.parent for p in sweep_dir.rglob(RESULTS_FILE) if p.parent != sweep_dir}
+    return sorted((d for d in dirs if d != sweep_dir), key=lambda d: _natural(d.relative_to(sweep_dir)))
+
+
+def collect(sweep_dir: Path) -> Collected:
+    """Read every job's results.csv and write the concatenated table to SWEEP_DIR/results.csv."""
+    sweep_dir = Path(sweep_dir)
+    if not sweep_dir.is_dir():
+        raise TableError(f"{sweep_dir}: not a directory")
+    dirs = job_dirs(sweep_dir)
+    tables, missing = [], []
+    for d in dirs:
+        if (d / RESULTS_FILE).is_file():
+            tables.append(read_table(d / RESULTS_FILE))
+        else:
+            missing.append(d)
+    if not tables:
+        raise TableError(f"{sweep_dir}: no job results found (looked for */{RESULTS_FILE})")
+    table = pd.concat(tables, ignore_index=True)
+    ordered = [c for c in COLUMNS if c in table.columns] + [c for c in table.columns if c not in COLUMNS]
+    table = table[ordered]
+    path = write_atomic(table, sweep_dir / RESULTS_FILE)
+    return Collected(table, path, len(tables), missing)
+
+
+def summary(c: Collected) -> str:
+    jobs = c.table.drop_duplicates("job")
+    counts = jobs["status"].value_counts().to_dict()
+    parts = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
+    text = f"sweep table: {c.path} ({len(c.table)} rows, {c.jobs_with_results} jobs: {parts})"
+    if c.jobs_without_results:
+        text += f"; {len(c.jobs_without_results)} job directories have no results yet"
+    return text
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m runner.collect", description=__doc__.splitlines()[0])
+    parser.add_argument("sweep_dir", type=Path, help="a Hydra sweep directory (hydra.sweep.dir)")
+    args = parser.parse_args(argv)
+    try:
+        print(summary(collect(args.sweep_dir)))
+    except TableError as exc:
+        print(f"tensorprobe: error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

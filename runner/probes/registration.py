@@ -1,0 +1,37 @@
+"""Stage 2: how each tensor is declared and which of the module's listings see it."""
+from __future__ import annotations
+
+from typing import Dict, List
+
+from torch import nn
+
+from .discover import TensorRef, is_persistent, resolve
+
+
+def dtype_name(dtype) -> str:
+    return str(dtype).removeprefix("torch.")
+
+
+def registration(module: nn.Module, refs: List[TensorRef]) -> Dict[str, dict]:
+    """Per tensor path: declared_as, persistent, requires_grad, dtype, shape, the three listings, alias_of."""
+    params = {name for name, _ in module.named_parameters()}
+    buffers = {name for name, _ in module.named_buffers()}
+    state = set(module.state_dict().keys())
+    first_path_of: Dict[int, str] = {}
+    out: Dict[str, dict] = {}
+    for ref in refs:
+        t = resolve(module, ref)
+        alias_of = first_path_of.setdefault(id(t), ref.path)
+        out[ref.path] = {
+            "declared_as": ref.slot,
+            "persistent": is_persistent(module, ref),
+            "requires_grad": t.requires_grad,
+            "dtype": dtype_name(t.dtype),
+            "shape": str(list(t.shape)),
+            "in_parameters": ref.path in params,
+            "in_buffers": ref.path in buffers,
+            "in_state_dict": ref.path in state,
+            "alias_of": "" if alias_of == ref.path else alias_of,
+            "has_is_param": hasattr(t, "_is_param"),
+        }
+    return out

@@ -1,0 +1,132 @@
+"""Typed configuration of one job.
+
+These dataclasses are the schema Hydra validates every composed config
+against (registered in :mod:`runner.configstore`), and the typed values the
+probes receive after ``OmegaConf.to_object``. They import neither torch nor
+Hydra, so probes and tests can build them by hand.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any, Dict, List, Optional
+
+from omegaconf import MISSING
+
+
+class Kind(Enum):
+    """How a generic variant declares one tensor."""
+    parameter = "parameter"
+    buffer = "buffer"
+    tensor = "tensor"
+
+
+class Via(Enum):
+    """``assign`` (``self.x = ...``) or ``register`` (``register_parameter``/``register_buffer``)."""
+    assign = "assign"
+    register = "register"
+
+
+class DType(Enum):
+    """Tensor dtypes a generic variant may declare (names of ``torch.<dtype>``)."""
+    float16 = "float16"
+    bfloat16 = "bfloat16"
+    float32 = "float32"
+    float64 = "float64"
+    int8 = "int8"
+    int16 = "int16"
+    int32 = "int32"
+    int64 = "int64"
+    uint8 = "uint8"
+    bool = "bool"
+
+
+class UpdateStyle(Enum):
+    """How a training step is applied (see conf/update/)."""
+    optimizer = "optimizer"
+    data = "data"
+    no_grad = "no_grad"
+    inplace = "inplace"
+    rebind = "rebind"
+
+
+class DeviceType(Enum):
+    """Where the module is trained and exported; ``auto`` picks cuda, then mps, then cpu."""
+    cpu = "cpu"
+    cuda = "cuda"
+    mps = "mps"
+    auto = "auto"
+
+
+class Exporter(Enum):
+    """Which exporter the trained module goes through."""
+    none = "none"
+    torch_export = "torch_export"
+    onnx_dynamo = "onnx_dynamo"
+    onnx_legacy = "onnx_legacy"
+
+
+@dataclass
+class AttributeConfig:
+    """One tensor of a generic variant."""
+    kind: Kind = MISSING                 # parameter | buffer | tensor
+    shape: List[int] = field(default_factory=lambda: [3])  # positive ints
+    dtype: DType = DType.float32         # torch dtype name
+    requires_grad: Optional[bool] = None  # default: true for parameters, else false
+    persistent: Optional[bool] = None    # buffers only; default true
+    via: Optional[Via] = None            # default: register for buffers, assign otherwise
+    used: bool = True                    # feeds forward(); a used tensor changes the output
+
+
+@dataclass
+class VariantConfig:
+    """The module under test: generic ``attributes`` or a ``model`` with ``_target_``."""
+    description: str = ""                # one line shown in reports
+    attributes: Optional[Dict[str, AttributeConfig]] = None  # generic variant
+    model: Optional[Dict[str, Any]] = None  # structural variant: {_target_: ..., kwargs}
+    input_shape: List[int] = MISSING     # shape of the fixed training/export input
+
+
+@dataclass
+class UpdateConfig:
+    """How parameters are changed after backward."""
+    style: UpdateStyle = MISSING
+    description: str = ""
+
+
+@dataclass
+class DeviceConfig:
+    """Device the module is trained and exported on."""
+    type: DeviceType = MISSING
+
+
+@dataclass
+class ExportConfig:
+    """Exporter and its options; ``None`` keeps the exporter's own default."""
+    exporter: Exporter = MISSING
+    strict: Optional[bool] = None        # torch_export only
+    opset_version: Optional[int] = None  # ONNX
+    do_constant_folding: Optional[bool] = None  # ONNX
+    export_params: Optional[bool] = None  # ONNX
+    keep_initializers_as_inputs: Optional[bool] = None  # onnx_legacy only
+    optimize: Optional[bool] = None      # onnx_dynamo only
+    external_data: Optional[bool] = None  # onnx_dynamo only
+    verify: bool = False                 # ONNX: onnx.checker + onnxruntime parity
+
+
+@dataclass
+class Config:
+    """The whole job. Top-level keys besides the groups are listed here, and only these are accepted."""
+    variant: VariantConfig = MISSING
+    optimizer: Dict[str, Any] = MISSING  # {_target_: torch.optim.X, **kwargs}
+    update: UpdateConfig = MISSING
+    device: DeviceConfig = MISSING
+    export: ExportConfig = MISSING
+    seed: int = 0                        # seeds module construction and the input
+    steps: int = 1                       # training steps
+    lr: float = 0.1                      # step size of the manual update styles
+    move_to: str = "meta"                # device used to test whether tensors follow module.to()
+
+
+GROUPS = ("variant", "optimizer", "update", "device", "export")
+PLAIN_KEYS = ("seed", "steps", "lr", "move_to")

@@ -1,0 +1,93 @@
+"""The results table: its columns (the contract of DESIGN.md), CSV encoding, atomic writes, reading back.
+
+No torch here: compare, collect and report read tables without it.
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Iterable, List, Mapping
+
+import pandas as pd
+
+KEY_COLUMNS = ["job", "variant", "optimizer", "update", "device", "export", "seed"]
+CONTRACT_COLUMNS = KEY_COLUMNS + [
+    "status", "reason", "tensor",
+    "declared_as", "persistent", "requires_grad", "dtype", "shape",
+    "in_parameters", "in_buffers", "in_state_dict",
+    "grad", "updated", "update_error",
+    "follows_dtype", "follows_device", "restored",
+    "export_role", "export_name", "export_error", "mutated_by_export", "ort_max_abs_diff",
+    "torch_version", "onnx_version", "onnxruntime_version", "python_version", "platform",
+    "job_seconds",
+]
+# Further columns, after the contract ones: details that explain an outcome.
+EXTRA_COLUMNS = [
+    "alias_of",          # first path of the same tensor object (tied weights), else empty
+    "has_is_param",      # the tensor carries the _is_param attribute
+    "train_error_at",    # setup | forward | backward | update: where update_error was raised
+    "move_error",        # an exception from module.to(...)
+    "restore_error",     # an exception from the state_dict round trip
+    "resolved_device",   # the torch device the job ran on (device=auto resolves here)
+    "export_file",       # the artifact written into the job directory
+    "config_hash",       # hash of the job's resolved config (resume, dedup)
+]
+COLUMNS = CONTRACT_COLUMNS + EXTRA_COLUMNS
+ENVIRONMENT_COLUMNS = ["torch_version", "onnx_version", "onnxruntime_version", "python_version", "platform"]
+TIMING_COLUMNS = ["job_seconds"]
+RESULTS_FILE = "results.csv"
+
+
+def _cell(value) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return repr(value)
+    return str(value)
+
+
+def to_frame(rows: Iterable[Mapping]) -> pd.DataFrame:
+    """Rows (dicts) to a table of strings in contract order; missing cells are empty."""
+    records = [{c: _cell(r.get(c)) for c in COLUMNS} for r in rows]
+    return pd.DataFrame(records, columns=COLUMNS, dtype=str)
+
+
+def write_atomic(frame: pd.DataFrame, path: os.PathLike) -> Path:
+    """Write CSV to a temporary file in the same directory, then rename: a reader never sees half a table."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", newline="") as f:
+            frame.to_csv(f, index=False)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+class TableError(ValueError):
+    """A file that is not a readable results table."""
+
+
+def read_table(path: os.PathLike) -> pd.DataFrame:
+    """Read a results CSV as strings; raise TableError (one line) if it is not one."""
+    path = Path(path)
+    if not path.is_file():
+        raise TableError(f"{path}: no such file")
+    try:
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[], encoding="utf-8")
+    except pd.errors.EmptyDataError:
+        raise TableError(f"{path}: empty file, not a results table") from None
+    except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as exc:
+        raise TableError(f"{path}: not a readable CSV ({type(exc).__name__})") from None
+    missing = [c for c in ("job", "tensor") if c not in frame.columns]
+    if missing:
+        raise TableError(f"{path}: not a results table, missing columns {', '.join(missing)}")
+    return frame

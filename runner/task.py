@@ -1,0 +1,84 @@
+"""The task function's body: typed config in, results.csv out. The only job code that touches Hydra."""
+from __future__ import annotations
+
+import logging
+import sys
+from dataclasses import fields
+from pathlib import Path
+
+from hydra.core.hydra_config import HydraConfig
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.types import RunMode
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+from .errors import ConfigError, exception_text
+from .jobkey import config_hash, job_key
+from .schema import GROUPS, Config
+from .table import RESULTS_FILE, to_frame, write_atomic
+from .validate import check_config
+
+log = logging.getLogger("tensorprobe")
+SUMMARY_COLUMNS = ["tensor", "declared_as", "in_parameters", "in_buffers", "in_state_dict", "grad",
+                   "updated", "follows_dtype", "follows_device", "restored", "export_role"]
+
+
+def identify(cfg: DictConfig):
+    """(choices, job key, config hash) from the composed config and Hydra's record of the overrides."""
+    from .job import JobIdentity
+    hc = HydraConfig.get()
+    choices = {g: str(hc.runtime.choices[g]) for g in GROUPS}
+    nested = []
+    for override in OverridesParser.create().parse_overrides(list(hc.overrides.task)):
+        key = override.key_or_group
+        if "." in key and key.split(".")[0] in GROUPS and not override.is_delete():
+            nested.append((key, OmegaConf.to_container(OmegaConf.create({"v": OmegaConf.select(cfg, key)}))["v"]))
+    plain = {k: cfg[k] for k in ("seed", "steps", "lr", "move_to")}
+    resolved = OmegaConf.to_container(cfg, resolve=True)
+    return JobIdentity(job_key(choices, plain, nested), choices, config_hash(resolved))
+
+
+def typed_config(cfg: DictConfig, variant_choice: str) -> Config:
+    """Reject unknown top-level keys (Hydra accepts `+typo=1`), convert once, run cross-field checks."""
+    allowed = [f.name for f in fields(Config)]
+    unknown = [k for k in cfg.keys() if k not in allowed]
+    if unknown:
+        raise ConfigError(f"+{unknown[0]}", f"unknown top-level key '{unknown[0]}'; allowed: {', '.join(allowed)}")
+    try:
+        typed = OmegaConf.to_object(cfg)
+    except OmegaConfBaseException as exc:
+        raise ConfigError(f"variant/{variant_choice}.yaml", exception_text(exc)) from None
+    check_config(typed, f"variant/{variant_choice}.yaml")
+    return typed
+
+
+def run_task(cfg: DictConfig) -> int:
+    """Run one job and write its results.csv; in a sweep, record even a config error as the job's row."""
+    from .job import run_job
+    hc = HydraConfig.get()
+    output_dir = Path(hc.runtime.output_dir)
+    ident = identify(cfg)
+    try:
+        typed = typed_config(cfg, ident.choices["variant"])
+    except ConfigError as exc:
+        if hc.mode != RunMode.MULTIRUN:  # exit here: an exception would make Hydra print its own lines first
+            print(f"tensorprobe: error: {exc}", file=sys.stderr)
+            raise SystemExit(2)
+        rows = [{"job": ident.key, **ident.choices, "seed": cfg.seed, "status": "failed",
+                 "reason": exception_text(exc), "config_hash": ident.config_hash}]
+    else:
+        # A partial, so the optimizer's own exception (not Hydra's wrapper) reaches the table.
+        rows = run_job(typed, ident, output_dir, instantiate(cfg.optimizer, _partial_=True))
+    frame = to_frame(rows)
+    path = write_atomic(frame, output_dir / RESULTS_FILE)
+    status = frame["status"].iloc[0]
+    if hc.mode == RunMode.MULTIRUN:
+        log.info("job %s: %s (%s s)", ident.key, status, frame["job_seconds"].iloc[0])
+    else:
+        print(frame[SUMMARY_COLUMNS if status == "ok" else ["status", "reason"]].to_string(index=False))
+        errors = {c: frame[c].iloc[0] for c in ("update_error", "export_error") if frame[c].iloc[0]}
+        for column, error in errors.items():
+            print(f"{column}: {error}")
+        print(f"results: {path}")
+    return len(frame)

@@ -1,0 +1,146 @@
+"""Probe outcomes against facts checked by hand on torch, including cases the probes were not designed around."""
+import torch
+from torch import nn
+
+from runner.probes.discover import discover, resolve
+from runner.probes.registration import registration
+from runner.probes.restore import round_trip
+from runner.probes.moving import follows
+from runner.probes.training import train
+
+
+def test_plain_tensor_with_requires_grad_gets_grad_but_is_not_trained_or_saved(run):
+    t = run("variant=tensor_requires_grad").loc["t"]
+    assert (t.grad, t.updated, t.in_state_dict, t.in_parameters) == ("nonzero", "false", "false", "false")
+    # SGD sees no parameters at all: the optimizer refuses, and the table says so.
+    assert t.update_error == "ValueError: optimizer got an empty parameter list"
+    assert t.train_error_at == "setup"
+
+
+def test_nonpersistent_buffer_moves_but_is_not_restored(run):
+    b = run("variant=buffer_nonpersistent").loc["b"]
+    assert (b.persistent, b.in_buffers, b.in_state_dict) == ("false", "true", "false")
+    assert (b.follows_device, b.follows_dtype, b.restored) == ("true", "true", "false")
+
+
+def test_int64_buffer_does_not_follow_float64(run):
+    c = run("variant=int_buffer").loc["count"]
+    assert (c["dtype"], c.follows_dtype, c.follows_device, c.restored) == ("int64", "false", "true", "true")
+
+
+def test_frozen_parameter_is_listed_but_not_updated_by_adamw_with_weight_decay(run):
+    table = run("variant=parameter_frozen", "optimizer=adamw")
+    frozen, w = table.loc["frozen"], table.loc["w"]
+    assert (frozen.in_parameters, frozen.requires_grad, frozen.grad, frozen.updated) == ("true", "false", "none", "false")
+    assert (w.grad, w.updated) == ("nonzero", "true")
+
+
+def test_inplace_update_on_leaf_records_runtime_error_and_later_stages_run(run):
+    w = run("variant=parameter", "update=inplace").loc["w"]
+    assert w.update_error.startswith("RuntimeError: a leaf Variable that requires grad")
+    assert (w.train_error_at, w.updated, w.grad) == ("update", "false", "nonzero")
+    assert (w.restored, w.follows_dtype) == ("true", "true")
+
+
+def test_manual_update_styles_change_parameters(run):
+    for style in ("data", "no_grad"):
+        assert run("variant=parameter", f"update={style}").loc["w"].updated == "true"
+    rebind = run("variant=parameter", "update=rebind").loc["w"]
+    assert rebind.update_error.startswith("TypeError: cannot assign")
+
+
+def test_rebind_replaces_plain_tensor_attribute_of_a_parameterless_module(run):
+    # manual styles loop over model.parameters(): a plain tensor is never touched
+    t = run("variant=tensor_requires_grad", "update=rebind").loc["t"]
+    assert (t.updated, t.update_error) == ("false", "")
+
+
+def test_unused_parameter_gets_no_grad(run):
+    table = run("variant=unused_parameter", "optimizer=adam")
+    assert table.loc["unused", "grad"] == "none" and table.loc["unused", "updated"] == "false"
+    assert table.loc["w", "updated"] == "true"
+
+
+def test_seed_notebook_matches_torch_listings(run):
+    from experiments.seed_notebook import ExperimentModel
+    torch.manual_seed(0)
+    m = ExperimentModel()
+    table = run("variant=seed_notebook")
+    assert set(table.index[table.in_parameters == "true"]) == {n for n, _ in m.named_parameters()}
+    assert set(table.index[table.in_buffers == "true"]) == {n for n, _ in m.named_buffers()}
+    assert set(table.index[table.in_state_dict == "true"]) == set(m.state_dict())
+    assert table.loc["my_state", "dtype"] == "int64" and table.loc["my_state", "shape"] == "[]"
+
+
+def test_batchnorm_is_probed_like_any_module(run):
+    table = run("variant=batchnorm")
+    bn = nn.BatchNorm1d(3)
+    assert set(table.index) == set(bn.state_dict())  # every tensor is a parameter or persistent buffer
+    # train-mode forward updates running stats without any optimizer; num_batches_tracked is int64
+    assert table.loc["running_mean", "updated"] == "true"
+    assert table.loc["num_batches_tracked", "follows_dtype"] == "false"
+    assert table.loc["num_batches_tracked", "grad"] == "none"
+
+
+def test_tied_weight_is_one_tensor_under_two_names(run):
+    table = run("variant=tied_parameters")
+    second = table.loc["second.weight"]
+    # named_parameters() deduplicates: only the first name is listed; state_dict keeps both
+    assert (second.in_parameters, second.in_state_dict, second.alias_of) == ("false", "true", "first.weight")
+    assert table.loc["first.weight", "in_parameters"] == "true"
+    assert second.updated == "true" and second.restored == "true"
+
+
+def test_nested_and_container_paths(run):
+    assert {"body.0.weight", "body.0.offset", "body.0.scale", "head.weight"} <= set(run("variant=nested").index)
+    assert set(run("variant=parameter_list").index) == {"plist.0", "plist.1", "plist.2"}
+    assert set(run("variant=parameter_dict").index) == {"pdict.scale", "pdict.shift"}
+
+
+def test_cuda_without_gpu_is_skipped_not_crashed(run):
+    table = run("variant=parameter", "device=cuda")
+    if torch.cuda.is_available():
+        assert set(table.status) == {"ok"} and table.loc["w", "resolved_device"].startswith("cuda")
+    else:
+        assert list(table.status) == ["skipped"] and "cuda" in table.reason.iloc[0]
+
+
+def test_plain_tensor_does_not_follow_to_device_on_a_stock_module():
+    # A case the probes were not written for: a tensor stashed on a torch.nn.Linear, inside a list.
+    lin = nn.Linear(2, 2)
+    lin.extra = [torch.ones(2), {"k": torch.zeros(1, dtype=torch.int32)}]
+    refs = discover(lin)
+    assert [r.path for r in refs] == ["weight", "bias", "extra.0", "extra.1.k"]
+    moved = follows(lin, refs, "meta")
+    assert moved["weight"]["follows_device"] is True and moved["extra.0"]["follows_device"] is False
+    assert moved["extra.1.k"]["follows_dtype"] is False
+    reg = registration(lin, refs)
+    assert reg["extra.0"]["declared_as"] == "tensor" and reg["extra.1.k"]["dtype"] == "int32"
+
+
+def test_restore_is_false_for_a_constant_not_in_state_dict():
+    # torch.tensor(42) is the same in every instance: a value check alone would call it restored.
+    class Const(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.register_buffer("c", torch.tensor(42), persistent=False)
+            self.register_buffer("p", torch.tensor(7))
+    m = Const()
+    out = round_trip(m, discover(m), Const)
+    assert out["c"]["restored"] is False and out["p"]["restored"] is True
+
+
+def test_training_records_forward_failure_and_keeps_values():
+    class Broken(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.w = nn.Parameter(torch.ones(2))
+
+        def forward(self, x):
+            raise RuntimeError("boom")
+    m = Broken()
+    refs = discover(m)
+    out = train(m, refs, torch.ones(2), "optimizer", 1, 0.1, lambda p: torch.optim.SGD(p, lr=0.1))
+    assert (out.error, out.error_at) == ("RuntimeError: boom", "forward")
+    assert out.updated == {"w": False} and out.grad == {}
+    assert resolve(m, refs[0]) is m.w
