@@ -31,6 +31,7 @@ EXTRA_COLUMNS = [
     "restore_error",     # an exception from the state_dict round trip
     "resolved_device",   # the torch device the job ran on (device=auto resolves here)
     "export_file",       # the artifact written into the job directory
+    "export_seconds",    # wall time of the bare export call (and locating, verifying)
     "config_hash",       # hash of the job's resolved config (resume, dedup)
 ]
 COLUMNS = CONTRACT_COLUMNS + EXTRA_COLUMNS
@@ -65,11 +66,18 @@ def write_atomic(frame: pd.DataFrame, path: os.PathLike) -> Path:
             frame.to_csv(f, index=False)
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 class TableError(ValueError):

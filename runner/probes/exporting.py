@@ -1,19 +1,57 @@
-"""Stage 7: export a copy of the trained module and locate each tensor in the artifact."""
+"""Stage 7: export a copy of the trained module, locate each tensor in the artifact, note side effects."""
 from __future__ import annotations
 
+import copy
+import time
+from collections import defaultdict
 from pathlib import Path
 from typing import Dict, List
 
 import torch
 from torch import nn
 
+from ..errors import exception_text
 from ..schema import ExportConfig, Exporter
-from .discover import TensorRef
+from .discover import TensorRef, resolve, same_value, snapshot
+from .quiet import quiet
+
+
+def aliases(module: nn.Module, refs: List[TensorRef]) -> Dict[str, List[str]]:
+    """Path -> every path of the same tensor object (itself first), so a tied weight finds its exported name."""
+    by_id = defaultdict(list)
+    for r in refs:
+        by_id[id(resolve(module, r))].append(r.path)
+    return {p: [p] + [q for q in group if q != p] for group in by_id.values() for p in group}
 
 
 def export_outcomes(module: nn.Module, refs: List[TensorRef], x: torch.Tensor,
                     cfg: ExportConfig, output_dir: Path) -> Dict[str, dict]:
-    """Per path: export_role, export_name, export_error, mutated_by_export, ort_max_abs_diff."""
+    """Per path: export_role, export_name, export_error, mutated_by_export, ort_max_abs_diff, export_file, export_seconds."""
     if cfg.exporter is Exporter.none:
         return {}
-    raise NotImplementedError(f"export={cfg.exporter.value}")
+    rows = {r.path: {"export_role": None, "export_name": "", "export_error": "", "mutated_by_export": None}
+            for r in refs}
+    try:
+        exported = copy.deepcopy(module).eval()
+    except Exception as exc:  # e.g. a non-leaf tensor attribute cannot be deep-copied
+        for row in rows.values():
+            row.update(export_role="error", export_error=exception_text(exc))
+        return rows
+    before = {r.path: snapshot(resolve(exported, r)) for r in refs}
+    names = aliases(exported, refs)
+    started = time.perf_counter()
+    try:
+        with quiet():
+            if cfg.exporter is Exporter.torch_export:
+                from .torch_export import export_and_locate
+            else:
+                from .onnx_export import export_and_locate
+            located = export_and_locate(exported, refs, names, x, cfg, output_dir)
+    except Exception as exc:
+        located = {p: {"export_role": "error", "export_error": exception_text(exc)} for p in rows}
+    seconds = round(time.perf_counter() - started, 4)
+    for r in refs:
+        rows[r.path].update(located.get(r.path, {}))
+        rows[r.path]["mutated_by_export"] = not same_value(before[r.path], resolve(exported, r))
+        rows[r.path]["export_seconds"] = seconds
+    return rows

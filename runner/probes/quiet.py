@@ -1,0 +1,50 @@
+"""Keep exporters' progress chatter and warnings off the terminal, and in the job's log file."""
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import sys
+import tempfile
+import warnings
+from typing import Iterator
+
+log = logging.getLogger("tensorprobe.export")
+
+
+def _console_handlers(logger: logging.Logger):
+    return [h for h in logger.handlers
+            if isinstance(h, logging.StreamHandler) and not isinstance(h, logging.FileHandler)]
+
+
+@contextlib.contextmanager
+def quiet() -> Iterator[None]:
+    """Redirect fds 1/2 (C++ and Python prints), record warnings, mute console log handlers; log it all to file."""
+    root = logging.getLogger()
+    muted = _console_handlers(root)
+    for h in muted:
+        root.removeHandler(h)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = os.dup(1), os.dup(2)
+    with tempfile.TemporaryFile(mode="w+b") as sink, warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        os.dup2(sink.fileno(), 1)
+        os.dup2(sink.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os.dup2(saved[0], 1)
+            os.dup2(saved[1], 2)
+            for fd in saved:
+                os.close(fd)
+            sink.seek(0)
+            text = sink.read().decode("utf-8", "replace").strip()
+            if text:
+                log.info("exporter output:\n%s", text)
+            for w in caught:
+                log.info("exporter warning: %s: %s", w.category.__name__, w.message)
+            for h in muted:
+                root.addHandler(h)

@@ -1,0 +1,30 @@
+"""torch.export.export: each tensor's role comes from the graph signature."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Dict, List
+
+import torch
+from torch import nn
+
+from ..schema import ExportConfig
+from .discover import TensorRef
+
+ROLES = {"PARAMETER": "parameter", "BUFFER": "buffer", "CONSTANT_TENSOR": "constant_tensor"}
+
+
+def export_and_locate(module: nn.Module, refs: List[TensorRef], names: Dict[str, List[str]],
+                      x: torch.Tensor, cfg: ExportConfig, output_dir: Path) -> Dict[str, dict]:
+    """Export with strict=cfg.strict (default False); role = parameter|buffer|constant_tensor|absent."""
+    program = torch.export.export(module, (x,), strict=bool(cfg.strict))
+    by_target = {}
+    for spec in program.graph_signature.input_specs:
+        role = ROLES.get(spec.kind.name)
+        if role and spec.target is not None:
+            by_target[spec.target] = (role, spec.arg.name)
+    out = {}
+    for r in refs:
+        hit = next((by_target[p] for p in names[r.path] if p in by_target), None)
+        role, name = hit if hit else ("absent", "")
+        out[r.path] = {"export_role": role, "export_name": name}
+    return out
