@@ -10,20 +10,33 @@ from omegaconf import DictConfig
 
 
 class SweepTable(Callback):
-    """Collect the sweep directory; fail loudly (exit 2) if the table cannot be written.
+    """Collect the sweep directory and write its report; fail loudly (exit 2) if the table cannot be written.
+
+    Turn the report off with `hydra.callbacks.sweep_table.report=false`.
 
     Hydra turns an exception in a callback into a warning and exits 0, so
     this callback raises SystemExit instead, which Hydra does not catch.
     """
 
+    def __init__(self, report: bool = True) -> None:
+        self.report = report
+
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         from .collect import collect, summary
+        sweep_dir = Path(config.hydra.sweep.dir)
         try:
-            collected = collect(Path(config.hydra.sweep.dir))
+            collected = collect(sweep_dir)
         except Exception as exc:  # noqa: BLE001
             print(f"tensorprobe: error: sweep table not written: {exc}", file=sys.stderr)
             raise SystemExit(2)
         print(summary(collected))
+        if self.report:
+            from .report import write_report
+            try:
+                print(f"report: {write_report(sweep_dir).markdown}")
+            except Exception as exc:  # noqa: BLE001 - the table is written; say why the report is not
+                print(f"tensorprobe: error: report not written: {exc}", file=sys.stderr)
+                raise SystemExit(2)
         table = collected.table
         bad = table[(table["status"] == "failed") & table["reason"].str.startswith("ConfigError")]
         for reason in bad["reason"].unique():

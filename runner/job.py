@@ -67,6 +67,7 @@ def run_job(cfg: Config, ident: JobIdentity, output_dir: Path,
     outcome = train(module, refs, x, cfg.update.style.value, cfg.steps, cfg.lr, make_optimizer)
     for path, row in rows.items():
         row.update(grad=outcome.grad.get(path), updated=outcome.updated.get(path),
+                   grad_after_zero_grad=outcome.after_zero_grad.get(path),
                    update_error=outcome.error, train_error_at=outcome.error_at)
 
     stages = (

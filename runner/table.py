@@ -26,6 +26,7 @@ CONTRACT_COLUMNS = KEY_COLUMNS + [
 EXTRA_COLUMNS = [
     "alias_of",          # first path of the same tensor object (tied weights), else empty
     "has_is_param",      # the tensor carries the _is_param attribute
+    "grad_after_zero_grad",  # none|zero|nonzero after optimizer.zero_grad() (model.zero_grad() for manual styles)
     "train_error_at",    # setup | forward | backward | update: where update_error was raised
     "move_error",        # an exception from module.to(...)
     "restore_error",     # an exception from the state_dict round trip

@@ -73,6 +73,7 @@ def grad_state(t: Optional[torch.Tensor]) -> str:
 class TrainOutcome:
     grad: Dict[str, str] = field(default_factory=dict)     # path -> none|zero|nonzero (after the last backward)
     updated: Dict[str, bool] = field(default_factory=dict)  # path -> value changed
+    after_zero_grad: Dict[str, str] = field(default_factory=dict)  # path -> grad state after zero_grad()
     error: str = ""                                          # ExceptionType: message
     error_at: str = ""                                       # setup|forward|backward|update
 
@@ -112,4 +113,7 @@ def train(model: nn.Module, refs: List[TensorRef], x: torch.Tensor, style: str, 
     for r in refs:
         now = resolve(model, r)
         out.updated[r.path] = not same_value(before[r.path], now)
+    if out.grad:  # what the usual "clear the gradients" call leaves behind
+        (optimizer or model).zero_grad()
+        out.after_zero_grad = {r.path: grad_state(resolve(model, r)) for r in refs}
     return out
