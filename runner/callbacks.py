@@ -21,6 +21,15 @@ class SweepTable(Callback):
     def __init__(self, report: bool = True) -> None:
         self.report = report
 
+    def on_job_end(self, config: DictConfig, job_return: Any, **kwargs: Any) -> None:
+        from . import progress
+        if progress.current is None:  # not the sweeper's process (parallel workers) or not a sweep
+            return
+        value = getattr(job_return, "_return_value", None)
+        summary = value if isinstance(value, dict) else {"status": "error", "seconds": 0.0}
+        label = " ".join(o for o in config.hydra.overrides.task)
+        progress.current.job_done(label, summary.get("status", "?"), summary.get("seconds", 0.0))
+
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         from .collect import collect, summary
         sweep_dir = Path(config.hydra.sweep.dir)

@@ -126,6 +126,7 @@ class Config:
     steps: int = 1                       # training steps
     lr: float = 0.1                      # step size of the manual update styles
     move_to: str = "meta"                # device used to test whether tensors follow module.to()
+    dry_run: bool = False                # list the jobs (key, config hash) and run nothing
 
 
 GROUPS = ("variant", "optimizer", "update", "device", "export")

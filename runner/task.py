@@ -24,18 +24,29 @@ SUMMARY_COLUMNS = ["tensor", "declared_as", "in_parameters", "in_buffers", "in_s
                    "updated", "follows_dtype", "follows_device", "restored", "export_role"]
 
 
-def identify(cfg: DictConfig):
-    """(choices, job key, config hash) from the composed config and Hydra's record of the overrides."""
+_PARSER = None
+NOT_IDENTITY = ("dry_run",)  # keys that change how a sweep runs, not what a job is
+
+
+def _parser() -> OverridesParser:
+    global _PARSER
+    if _PARSER is None:  # building the override grammar's parser is slow: once per process
+        _PARSER = OverridesParser.create()
+    return _PARSER
+
+
+def identify(cfg: DictConfig, choices, task_overrides):
+    """JobIdentity (key, choices, config hash) from a job's config (without its hydra node) and overrides."""
     from .job import JobIdentity
-    hc = HydraConfig.get()
-    choices = {g: str(hc.runtime.choices[g]) for g in GROUPS}
+    choices = {g: str(choices[g]) for g in GROUPS}
     nested = []
-    for override in OverridesParser.create().parse_overrides(list(hc.overrides.task)):
+    for override in _parser().parse_overrides(list(task_overrides)):
         key = override.key_or_group
         if "." in key and key.split(".")[0] in GROUPS and not override.is_delete():
             nested.append((key, OmegaConf.to_container(OmegaConf.create({"v": OmegaConf.select(cfg, key)}))["v"]))
     plain = {k: cfg[k] for k in ("seed", "steps", "lr", "move_to")}
-    resolved = OmegaConf.to_container(cfg, resolve=True)
+    resolved = {k: OmegaConf.to_container(cfg[k], resolve=True) if OmegaConf.is_config(cfg[k]) else cfg[k]
+                for k in cfg if k != "hydra" and k not in NOT_IDENTITY}  # same with or without the hydra node
     return JobIdentity(job_key(choices, plain, nested), choices, config_hash(resolved))
 
 
@@ -53,12 +64,15 @@ def typed_config(cfg: DictConfig, variant_choice: str) -> Config:
     return typed
 
 
-def run_task(cfg: DictConfig) -> int:
+def run_task(cfg: DictConfig) -> dict:
     """Run one job and write its results.csv; in a sweep, record even a config error as the job's row."""
     from .job import run_job
     hc = HydraConfig.get()
     output_dir = Path(hc.runtime.output_dir)
-    ident = identify(cfg)
+    ident = identify(cfg, hc.runtime.choices, hc.overrides.task)
+    if cfg.get("dry_run") and hc.mode != RunMode.MULTIRUN:
+        print(f"dry run: 1 job, config hash {ident.config_hash}: {ident.key}; nothing was run")
+        return {"key": ident.key, "status": "dry_run"}
     try:
         typed = typed_config(cfg, ident.choices["variant"])
     except ConfigError as exc:
@@ -73,12 +87,13 @@ def run_task(cfg: DictConfig) -> int:
     frame = to_frame(rows)
     path = write_atomic(frame, output_dir / RESULTS_FILE)
     status = frame["status"].iloc[0]
+    seconds = float(frame["job_seconds"].iloc[0] or 0)
     if hc.mode == RunMode.MULTIRUN:
-        log.info("job %s: %s (%s s)", ident.key, status, frame["job_seconds"].iloc[0])
+        log.info("job %s: %s (%s s)", ident.key, status, seconds)
     else:
         print(frame[SUMMARY_COLUMNS if status == "ok" else ["status", "reason"]].to_string(index=False))
         errors = {c: frame[c].iloc[0] for c in ("update_error", "export_error") if frame[c].iloc[0]}
         for column, error in errors.items():
             print(f"{column}: {error}")
         print(f"results: {path}")
-    return len(frame)
+    return {"key": ident.key, "status": status, "rows": len(frame), "seconds": seconds}

@@ -1,0 +1,1 @@
+"""tensorprobe's in-process Hydra launcher plugin."""

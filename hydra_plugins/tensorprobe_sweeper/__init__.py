@@ -1,0 +1,1 @@
+"""tensorprobe's Hydra sweeper plugin (discovered by Hydra through the hydra_plugins namespace)."""
