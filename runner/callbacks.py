@@ -32,6 +32,8 @@ class SweepTable(Callback):
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         from .collect import collect, summary
+        if config.get("dry_run"):
+            return
         sweep_dir = Path(config.hydra.sweep.dir)
         try:
             collected = collect(sweep_dir)

@@ -47,11 +47,12 @@ class FastSweepConfigLoader:
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)
 
-    def __getstate__(self):  # launchers may pickle the loader into worker processes
-        return {"inner": self.inner}
+    def __getstate__(self):  # parallel launchers pickle the loader into workers: ship the caches along
+        return {"inner": self.inner, "base": self._base, "nodes": self._nodes}
 
     def __setstate__(self, state):
-        self.__init__(state["inner"])
+        FastSweepConfigLoader.__init__(self, state["inner"])
+        self._base, self._nodes = state["base"], state["nodes"]
 
     # -- splitting -------------------------------------------------------------------------------
     def _split(self, overrides: Sequence[Override], base_choices) -> Tuple[list, list, list]:

@@ -36,6 +36,16 @@ def _base_row(cfg: Config, ident: JobIdentity) -> dict:
     return row
 
 
+def reset_torch_state(seed: int) -> None:
+    """What a reused worker process (joblib) could carry from the previous job into this one."""
+    import sys
+    torch.set_grad_enabled(True)
+    torch.set_default_dtype(torch.float32)
+    torch.manual_seed(seed)
+    if "torch._dynamo" in sys.modules:  # torch.export / the dynamo ONNX exporter cache compiled frames
+        sys.modules["torch._dynamo"].reset()
+
+
 def run_job(cfg: Config, ident: JobIdentity, output_dir: Path,
             make_optimizer: Callable[[list], object]) -> List[dict]:
     """All stages of DESIGN.md's 'What one job does'; each stage's exception lands in its columns."""
@@ -46,6 +56,7 @@ def run_job(cfg: Config, ident: JobIdentity, output_dir: Path,
         seconds = round(time.perf_counter() - started, 4)
         return [{**base, **r, "job_seconds": seconds} for r in rows]
 
+    reset_torch_state(cfg.seed)
     device, reason = resolve_device(cfg.device.type.value)
     if device is None:
         return finish([{"status": "skipped", "reason": reason}])

@@ -42,6 +42,13 @@ class _ComposedOnce(FastSweepConfigLoader):
         super().__init__(inner)
         self.ready: Dict[tuple, DictConfig] = {}
 
+    def __getstate__(self):
+        return FastSweepConfigLoader.__getstate__(self)
+
+    def __setstate__(self, state):
+        FastSweepConfigLoader.__setstate__(self, state)
+        self.ready = {}
+
     def load_sweep_config(self, master_config: DictConfig, sweep_overrides: List[str]) -> DictConfig:
         cfg = self.ready.pop(tuple(sweep_overrides), None)
         return cfg if cfg is not None else super().load_sweep_config(master_config, sweep_overrides)

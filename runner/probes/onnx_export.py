@@ -92,6 +92,7 @@ def verify(path: Path, module: nn.Module, refs: List[TensorRef], x: torch.Tensor
     try:
         options = ort.SessionOptions()
         options.log_severity_level = 3
+        options.intra_op_num_threads = 1  # tiny models: threads only contend with parallel jobs
         session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         by_path = {r.path: resolve(module, r) for r in refs}
         feed = {}

@@ -1,0 +1,94 @@
+"""Speed benchmark of tensorprobe sweeps (not a test: run it, read the table).
+
+    python tests/benchmarks/bench_sweep.py            # or: make bench
+
+Prints one row per target with the measured value, the target and whether it holds.
+Each figure comes from real subprocess runs of `python -m runner` on this machine.
+"""
+from __future__ import annotations
+
+import csv
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+GENERIC = "tensor,tensor_requires_grad,parameter,parameter_frozen,register_parameter,buffer,buffer_nonpersistent," \
+          "int_buffer,unused_parameter"
+EXPORTERS = "none,torch_export,onnx_dynamo,onnx_legacy"
+ENV = {**os.environ, "PYTHONWARNINGS": "ignore"}
+
+
+def wall(cmd) -> float:
+    started = time.perf_counter()
+    out = subprocess.run(cmd, cwd=ROOT, env=ENV, capture_output=True, text=True)
+    if out.returncode != 0:
+        sys.exit(f"benchmark command failed: {' '.join(cmd)}\n{out.stderr[-2000:]}")
+    return time.perf_counter() - started
+
+
+def sweep(tmp: Path, name: str, *args: str) -> tuple[float, Path]:
+    d = tmp / name
+    t = wall([sys.executable, "-m", "runner", "-m", *args, f"hydra.sweep.dir={d}",
+              "hydra.callbacks.sweep_table.report=false"])
+    return t, d
+
+
+def job_seconds(sweep_dir: Path) -> float:
+    with (sweep_dir / "results.csv").open() as f:
+        rows = {r["job"]: float(r["job_seconds"] or 0) for r in csv.DictReader(f)}
+    return sum(rows.values())
+
+
+def max_rss_mb(cmd) -> float:
+    """Peak resident memory of one command, measured in a fresh helper process (ru_maxrss is per parent)."""
+    probe = ("import resource, subprocess, sys; subprocess.run(sys.argv[1:], check=True, capture_output=True);"
+             "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)")
+    out = subprocess.run([sys.executable, "-c", probe, *cmd], cwd=ROOT, env=ENV, capture_output=True, text=True,
+                         check=True)
+    return int(out.stdout.strip()) / 1024  # KiB on Linux
+
+
+def main() -> None:
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        # 1. the generic sweep against a plain loop of the same PyTorch calls
+        t_sweep, _ = sweep(tmp, "generic", f"variant={GENERIC}", f"export={EXPORTERS}")
+        t_plain = wall([sys.executable, str(ROOT / "tests/benchmarks/plain_loop.py"), GENERIC, EXPORTERS])
+        rows.append(("generic x 4 exporters sweep (36 jobs), s", f"{t_sweep:.2f}", "", ""))
+        rows.append(("same calls in a plain Python loop, s", f"{t_plain:.2f}", "", ""))
+        rows.append(("ratio sweep / plain loop", f"{t_sweep / t_plain:.2f}", "<= 1.15", t_sweep / t_plain <= 1.15))
+        # 2. joblib with 2 workers
+        t_joblib, _ = sweep(tmp, "joblib", f"variant={GENERIC}", f"export={EXPORTERS}", "hydra/launcher=joblib",
+                            "hydra.launcher.n_jobs=2")
+        rows.append(("same sweep, hydra/launcher=joblib n_jobs=2, s", f"{t_joblib:.2f}", "", ""))
+        rows.append(("joblib speed-up", f"{t_sweep / t_joblib:.2f}x", ">= 1.6x", t_sweep / t_joblib >= 1.6))
+        # 3. per-job overhead on export=none jobs: (T(101 jobs) - T(1 job) - extra job time) / 100
+        t1, d1 = sweep(tmp, "one", "variant=parameter", "seed=0")
+        t101, d101 = sweep(tmp, "many", "variant=parameter", "seed=range(0,101)")
+        overhead = (t101 - t1 - (job_seconds(d101) - job_seconds(d1))) / 100
+        rows.append(("runner overhead per export=none job, ms", f"{overhead * 1000:.1f}", "<= 30", overhead <= 0.030))
+        # 4. memory: 200 jobs against 20 in one process
+        base = [sys.executable, "-m", "runner", "-m", "variant=parameter", "export=none,torch_export,onnx_legacy",
+                "hydra.callbacks.sweep_table.report=false"]
+        rss20 = max_rss_mb(base + ["seed=range(0,7)", f"hydra.sweep.dir={tmp / 'rss20'}"])
+        rss200 = max_rss_mb(base + ["seed=range(0,67)", f"hydra.sweep.dir={tmp / 'rss200'}"])
+        rows.append(("max RSS after 21 jobs, MB", f"{rss20:.0f}", "", ""))
+        rows.append(("max RSS after 201 jobs, MB", f"{rss200:.0f}", "", ""))
+        rows.append(("RSS growth 21 -> 201 jobs, MB", f"{rss200 - rss20:.0f}", "<= 150", rss200 - rss20 <= 150))
+        # 5. --help
+        t_help = min(wall([sys.executable, "-m", "runner", "--help"]) for _ in range(5))
+        rows.append(("python -m runner --help (best of 5), s", f"{t_help:.2f}", "<= 1.5", t_help <= 1.5))
+    width = max(len(r[0]) for r in rows)
+    print(f"{'measure':<{width}}  {'value':>8}  {'target':>8}  ok")
+    for name, value, target, ok in rows:
+        print(f"{name:<{width}}  {value:>8}  {target:>8}  {'' if ok == '' else ('yes' if ok else 'NO')}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,87 @@
+"""The baseline of the benchmark: the same PyTorch calls as a tensorprobe sweep, in a plain loop.
+
+No Hydra, no runner package: build each generic variant, train one SGD step, move copies to
+float64 and meta, round-trip the state_dict, export with the same exporter, verify ONNX.
+"""
+import copy
+import io
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+import yaml
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+from experiments.generic import DeclaredTensors  # noqa: E402
+
+CONF = Path(__file__).resolve().parents[2] / "conf" / "variant"
+
+
+def spec(name):
+    attrs = yaml.safe_load((CONF / f"{name}.yaml").read_text())
+    out = {}
+    for key, a in attrs["attributes"].items():
+        kind = a["kind"]
+        out[key] = {"kind": kind, "shape": a.get("shape", [3]), "dtype": a.get("dtype", "float32"),
+                    "requires_grad": a.get("requires_grad", kind == "parameter"),
+                    "persistent": a.get("persistent", True), "via": a.get("via", "register" if kind == "buffer"
+                                                                            else "assign"),
+                    "used": a.get("used", True)}
+    return out, attrs["input_shape"]
+
+
+def job(variant, exporter, out_dir):
+    torch.manual_seed(0)
+    attrs, shape = spec(variant)
+    m = DeclaredTensors(attrs)
+    pristine = copy.deepcopy(m)
+    x = torch.randn(shape, generator=torch.Generator().manual_seed(0))
+    try:
+        opt = torch.optim.SGD(list(m.parameters()), lr=0.1)
+    except ValueError:
+        opt = None
+    m.zero_grad()
+    loss = (m(x) ** 2).mean()
+    if loss.requires_grad:
+        loss.backward()
+    if opt:
+        opt.step()
+    copy.deepcopy(pristine).to(torch.float64)
+    copy.deepcopy(pristine).to("meta")
+    buf = io.BytesIO()
+    torch.save(m.state_dict(), buf)
+    buf.seek(0)
+    torch.manual_seed(1)
+    DeclaredTensors(attrs).load_state_dict(torch.load(buf, weights_only=True))
+    exported = copy.deepcopy(m).eval()
+    try:
+        if exporter == "torch_export":
+            torch.export.export(exported, (x,))
+        elif exporter.startswith("onnx"):
+            import onnx
+            import onnxruntime as ort
+            path = Path(out_dir) / f"{variant}_{exporter}.onnx"
+            torch.onnx.export(exported, (x,), str(path), dynamo=exporter == "onnx_dynamo")
+            onnx.load(str(path))
+            onnx.checker.check_model(str(path))
+            sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+            sess.run(None, {sess.get_inputs()[0].name: x.numpy()})
+    except Exception:  # the runner records these; the baseline only pays for the attempt
+        pass
+
+
+def main():
+    variants = sys.argv[1].split(",")
+    exporters = sys.argv[2].split(",")
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory() as d:
+        for v in variants:
+            for e in exporters:
+                job(v, e, d)
+    print(f"{time.perf_counter() - started:.3f}")
+
+
+if __name__ == "__main__":
+    main()
