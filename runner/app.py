@@ -26,10 +26,17 @@ def main() -> None:
     register_configs()
     wants_traceback = os.environ.get("HYDRA_FULL_ERROR") == "1"
     os.environ["HYDRA_FULL_ERROR"] = "1"  # let Hydra raise, so the message is ours to format
+    from . import interrupt
     try:
         _hydra_main()
+    except KeyboardInterrupt:
+        print(interrupt.resume_hint() if interrupt.sweep_dir else "tensorprobe: interrupted", file=sys.stderr)
+        sys.exit(130)
     except Exception as exc:  # noqa: BLE001 - the boundary where errors become messages
         if wants_traceback:
             raise
         print(f"tensorprobe: error: {describe_exception(exc)}", file=sys.stderr)
         sys.exit(2)
+    if interrupt.requested:
+        print(interrupt.resume_hint(), file=sys.stderr)
+        sys.exit(130)

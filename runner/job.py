@@ -79,7 +79,7 @@ def run_job(cfg: Config, ident: JobIdentity, output_dir: Path,
     for path, row in rows.items():
         row.update(grad=outcome.grad.get(path), updated=outcome.updated.get(path),
                    grad_after_zero_grad=outcome.after_zero_grad.get(path),
-                   update_error=outcome.error, train_error_at=outcome.error_at)
+                   update_error=outcome.error, train_error_at=outcome.error_at, loss=outcome.loss)
 
     stages = (
         follows(pristine, refs, cfg.move_to),

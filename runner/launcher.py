@@ -21,6 +21,8 @@ from hydra.plugins.launcher import Launcher
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf, flag_override, open_dict, read_write
 
+from . import interrupt
+
 log = logging.getLogger(__name__)
 
 
@@ -42,6 +44,8 @@ class TensorprobeLauncher(Launcher):
         runs: List[JobReturn] = []
         try:
             for offset, overrides in enumerate(job_overrides):
+                if interrupt.requested:
+                    break
                 idx = initial_job_idx + offset
                 cfg = self.hydra_context.config_loader.load_sweep_config(self.config, list(overrides))
                 with open_dict(cfg):

@@ -20,7 +20,7 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf
 
-from . import progress
+from . import interrupt, progress
 from .fastcompose import FastSweepConfigLoader
 
 log = logging.getLogger(__name__)
@@ -102,11 +102,14 @@ class TensorprobeSweeper(BasicSweeper):
         progress.current = progress.Progress(total=len(todo))
         returns = []
         try:
-            for run in _contiguous(todo, self.max_batch_size):
-                results = self.launcher.launch([p.overrides for p in run], initial_job_idx=run[0].idx)
-                for r in results:
-                    _ = r.return_value  # re-raise a job's exception, as the basic sweeper does
-                returns.append(results)
+            with interrupt.stop_after_current_job(str(sweep_dir)):
+                for run in _contiguous(todo, self.max_batch_size):
+                    if interrupt.requested:
+                        break
+                    results = self.launcher.launch([p.overrides for p in run], initial_job_idx=run[0].idx)
+                    for r in results:
+                        _ = r.return_value  # re-raise a job's exception, as the basic sweeper does
+                    returns.append(results)
         finally:
             progress.current = None
         return returns

@@ -4,6 +4,7 @@ No torch here: compare, collect and report read tables without it.
 """
 from __future__ import annotations
 
+import csv
 import os
 import tempfile
 from pathlib import Path
@@ -27,7 +28,8 @@ EXTRA_COLUMNS = [
     "alias_of",          # first path of the same tensor object (tied weights), else empty
     "has_is_param",      # the tensor carries the _is_param attribute
     "grad_after_zero_grad",  # none|zero|nonzero after optimizer.zero_grad() (model.zero_grad() for manual styles)
-    "train_error_at",    # setup | forward | backward | update: where update_error was raised
+    "train_error_at",    # setup | forward | loss | backward | update: where update_error was raised
+    "loss",              # the last training loss (non-finite stops training, see update_error)
     "move_error",        # an exception from module.to(...)
     "restore_error",     # an exception from the state_dict round trip
     "resolved_device",   # the torch device the job ran on (device=auto resolves here)
@@ -85,11 +87,28 @@ class TableError(ValueError):
     """A file that is not a readable results table."""
 
 
+def _check_shape(path: Path) -> None:
+    """Every line has as many fields as the header: a truncated or hand-mangled CSV is refused, not padded."""
+    try:
+        with path.open(newline="", encoding="utf-8") as f:
+            reader = csv.reader(f)
+            header = next(reader, None)
+            if header is None:
+                raise TableError(f"{path}: empty file, not a results table")
+            for row in reader:
+                if len(row) != len(header):
+                    raise TableError(f"{path}: line {reader.line_num} has {len(row)} fields, the header "
+                                     f"{len(header)}: truncated or malformed CSV")
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise TableError(f"{path}: not a readable CSV ({type(exc).__name__}); binary or corrupted file?") from None
+
+
 def read_table(path: os.PathLike) -> pd.DataFrame:
     """Read a results CSV as strings; raise TableError (one line) if it is not one."""
     path = Path(path)
     if not path.is_file():
-        raise TableError(f"{path}: no such file")
+        raise TableError(f"{path}: no such file" if not path.exists() else f"{path}: not a file")
+    _check_shape(path)
     try:
         frame = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[], encoding="utf-8")
     except pd.errors.EmptyDataError:

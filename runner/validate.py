@@ -19,8 +19,10 @@ _EXPORTER_ONLY = {
     "external_data": (Exporter.onnx_dynamo,),
     **{k: (Exporter.onnx_dynamo, Exporter.onnx_legacy) for k in _ONNX_ONLY},
 }
-# Largest tensor a generic variant may declare (elements); refused before allocating.
+# Largest tensor a generic variant may declare (elements, 1 GiB of float32); refused before allocating.
 MAX_ELEMENTS = 2**28
+_ITEMSIZE = {"float16": 2, "bfloat16": 2, "float32": 4, "float64": 8, "int8": 1, "int16": 2, "int32": 4,
+             "int64": 8, "uint8": 1, "bool": 1}
 
 
 def check_shape(where: str, shape: Iterable[int]) -> List[int]:
@@ -49,7 +51,9 @@ def check_config(cfg: Config, variant_file: str = "variant") -> None:
         for d in shape:
             numel *= d
         if numel > MAX_ELEMENTS:
-            raise ConfigError(f"{at}.shape", f"{shape} has {numel} elements; allowed: at most {MAX_ELEMENTS}")
+            size = numel * _ITEMSIZE[a.dtype.value]
+            raise ConfigError(f"{at}.shape", f"{shape} has {numel} elements ({size / 2**30:.1f} GiB of "
+                              f"{a.dtype.value}), refused before allocating; allowed: at most {MAX_ELEMENTS} elements")
         if a.persistent is not None and a.kind is not Kind.buffer:
             raise ConfigError(f"{at}.persistent", f"only buffers take 'persistent', this is kind={a.kind.value}; allowed: remove the key, or kind=buffer")
         if a.via is Via.assign and a.kind is Kind.buffer:

@@ -75,7 +75,8 @@ class TrainOutcome:
     updated: Dict[str, bool] = field(default_factory=dict)  # path -> value changed
     after_zero_grad: Dict[str, str] = field(default_factory=dict)  # path -> grad state after zero_grad()
     error: str = ""                                          # ExceptionType: message
-    error_at: str = ""                                       # setup|forward|backward|update
+    error_at: str = ""                                       # setup|forward|loss|backward|update
+    loss: Optional[float] = None                             # the last loss computed
 
 
 def train(model: nn.Module, refs: List[TensorRef], x: torch.Tensor, style: str, steps: int,
@@ -94,13 +95,17 @@ def train(model: nn.Module, refs: List[TensorRef], x: torch.Tensor, style: str, 
     apply = UPDATES[style]
     stage = "forward"
     try:
-        for _ in range(steps):
+        for step in range(steps):
             stage = "forward"
             if optimizer is not None:
                 optimizer.zero_grad()
             else:
                 model.zero_grad()
             loss = loss_of(model(x))
+            out.loss = float(loss.detach())
+            if not torch.isfinite(loss.detach()):
+                stage = "loss"
+                raise FloatingPointError(f"non-finite loss ({out.loss}) at step {step + 1}: training stopped")
             stage = "backward"
             if loss.requires_grad:
                 loss.backward()
