@@ -24,6 +24,10 @@ def _hydra_main(cfg: DictConfig) -> int:
 def main() -> None:
     """Run the app; without HYDRA_FULL_ERROR=1, any error is one line on stderr and exit code 2."""
     register_configs()
+    if sys.argv[1:] in (["--help"], ["-h"]):
+        from .apphelp import render_help
+        print(render_help(CONFIG_DIR))
+        return
     wants_traceback = os.environ.get("HYDRA_FULL_ERROR") == "1"
     os.environ["HYDRA_FULL_ERROR"] = "1"  # let Hydra raise, so the message is ours to format
     from . import interrupt

@@ -22,9 +22,17 @@ def attribute_spec(a: AttributeConfig) -> Dict[str, Any]:
     }
 
 
+def seed_all(seed: int) -> None:
+    """torch.manual_seed without its per-call cost on machines without CUDA (it queues a lazy seeding,
+    with a captured stack trace, for every accelerator backend, present or not)."""
+    torch.random.default_generator.manual_seed(seed)
+    if torch.cuda.is_available():
+        torch.cuda.manual_seed_all(seed)
+
+
 def build_module(variant: VariantConfig, seed: int) -> nn.Module:
     """Seed torch, then construct the module (generic DeclaredTensors or the `_target_`)."""
-    torch.manual_seed(seed)
+    seed_all(seed)
     if variant.attributes is not None:
         from experiments.generic import DeclaredTensors
         return DeclaredTensors({n: attribute_spec(a) for n, a in variant.attributes.items()})

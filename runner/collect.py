@@ -14,7 +14,7 @@ from typing import List
 
 import pandas as pd
 
-from .table import COLUMNS, RESULTS_FILE, TableError, read_table, write_atomic
+from .table import COLUMNS, RESULTS_FILE, TableError, read_rows, write_atomic
 
 
 @dataclass
@@ -42,19 +42,22 @@ def collect(sweep_dir: Path) -> Collected:
     if not sweep_dir.is_dir():
         raise TableError(f"{sweep_dir}: not a directory")
     dirs = job_dirs(sweep_dir)
-    tables, missing = [], []
+    records, columns, missing, found = [], [], [], 0
     for d in dirs:
-        if (d / RESULTS_FILE).is_file():
-            tables.append(read_table(d / RESULTS_FILE))
-        else:
+        if not (d / RESULTS_FILE).is_file():
             missing.append(d)
-    if not tables:
+            continue
+        header, rows = read_rows(d / RESULTS_FILE)  # csv, not pandas: one DataFrame for the whole sweep
+        columns += [c for c in header if c not in columns]
+        records += [dict(zip(header, row)) for row in rows]
+        found += 1
+    if not found:
         raise TableError(f"{sweep_dir}: no job results found (looked for */{RESULTS_FILE})")
-    table = pd.concat(tables, ignore_index=True)
+    table = pd.DataFrame.from_records(records, columns=columns).fillna("").astype(str)
     ordered = [c for c in COLUMNS if c in table.columns] + [c for c in table.columns if c not in COLUMNS]
     table = table[ordered]
     path = write_atomic(table, sweep_dir / RESULTS_FILE)
-    return Collected(table, path, len(tables), missing)
+    return Collected(table, path, found, missing)
 
 
 def summary(c: Collected) -> str:

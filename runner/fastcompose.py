@@ -24,6 +24,7 @@ tests/test_fastcompose.py checks the result against Hydra's compose, job by job.
 from __future__ import annotations
 
 import copy
+import pickle
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from hydra._internal.config_loader_impl import ConfigLoaderImpl, get_overrides_dirname
@@ -100,7 +101,7 @@ class FastSweepConfigLoader:
             if node is None:
                 return self._hydra_compose(master_config, list(sweep_overrides))
             nodes[o.key_or_group] = (o.value(), node)
-        cfg = copy.deepcopy(self._base_config(master_config, structural_lines))
+        cfg = _copy(self._base_config(master_config, structural_lines))
         for group, (_, node) in nodes.items():
             cfg[group] = node
         try:
@@ -119,6 +120,19 @@ class FastSweepConfigLoader:
         OmegaConf.copy_cache(from_config=master_config, to_config=cfg)
         self.composed_fast += 1
         return cfg
+
+
+def _copy(cfg: DictConfig) -> DictConfig:
+    """A deep copy of a config this process composed itself (never of data read from disk).
+
+    A pickle round trip in memory copies an OmegaConf tree (flags, types, parents) twice as fast
+    as copy.deepcopy.
+    """
+    try:
+        return pickle.loads(pickle.dumps(cfg, protocol=pickle.HIGHEST_PROTOCOL))
+    except (pickle.PicklingError, TypeError, AttributeError):
+        # e.g. a plugin's structured config whose class Hydra's plugin scan re-imported
+        return copy.deepcopy(cfg)
 
 
 def _only_node_differs(base: DictConfig, other: DictConfig, group: str) -> bool:

@@ -9,7 +9,7 @@ from typing import Callable, Dict, List
 
 import torch
 
-from .build import build_module, make_input
+from .build import build_module, make_input, seed_all
 from .devices import resolve_device
 from .environment import environment
 from .errors import exception_text
@@ -41,7 +41,7 @@ def reset_torch_state(seed: int) -> None:
     import sys
     torch.set_grad_enabled(True)
     torch.set_default_dtype(torch.float32)
-    torch.manual_seed(seed)
+    seed_all(seed)
     if "torch._dynamo" in sys.modules:  # torch.export / the dynamo ONNX exporter cache compiled frames
         sys.modules["torch._dynamo"].reset()
 

@@ -69,12 +69,13 @@ class TensorprobeSweeper(BasicSweeper):
 
     def _plan(self, idx: int, overrides: Sequence[str], sweep_dir: Path) -> PlannedJob:
         from .jobstate import finished_hash
-        from .task import identify
+        from .task import KNOWN, identify
         loader = self.hydra_context.config_loader
         cfg = loader.load_sweep_config(self.config, list(overrides))  # composes, so errors surface now
         ident = identify(cfg, cfg.hydra.runtime.choices, cfg.hydra.overrides.task)
-        if isinstance(loader, _ComposedOnce):
+        if isinstance(loader, _ComposedOnce):  # the in-process launcher gets this very config and identity
             loader.ready[tuple(overrides)] = cfg
+            KNOWN[tuple(cfg.hydra.overrides.task)] = ident
         subdir = _job_subdir(self.config, idx)
         done = self.resume and finished_hash(sweep_dir / subdir) == ident.config_hash
         return PlannedJob(idx, list(overrides), ident.key, ident.config_hash, done)
@@ -118,6 +119,8 @@ class TensorprobeSweeper(BasicSweeper):
 def _job_subdir(config: DictConfig, idx: int) -> str:
     """hydra.sweep.subdir of job number idx (default `${hydra.job.num}`); resume needs no other kind."""
     raw = OmegaConf.to_container(config.hydra.sweep, resolve=False)["subdir"]
+    if raw == "${hydra.job.num}":
+        return str(idx)
     probe = OmegaConf.create({"hydra": {"job": {"num": idx, "id": idx}, "sweep": {"subdir": raw}}})
     try:
         return str(probe.hydra.sweep.subdir)

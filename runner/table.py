@@ -60,15 +60,28 @@ def to_frame(rows: Iterable[Mapping]) -> pd.DataFrame:
 
 
 def write_atomic(frame: pd.DataFrame, path: os.PathLike) -> Path:
-    """Write CSV to a temporary file in the same directory, then rename: a reader never sees half a table."""
+    """Write a table as CSV atomically (see _atomic)."""
+    return _atomic(path, lambda f: frame.to_csv(f, index=False))
+
+
+def write_rows_atomic(rows: Iterable[Mapping], path: os.PathLike) -> Path:
+    """A job's rows as CSV in contract order, atomically, without building a DataFrame (per-job cost)."""
+    def write(f):
+        writer = csv.writer(f, lineterminator="\n")
+        writer.writerow(COLUMNS)
+        writer.writerows([_cell(r.get(c)) for c in COLUMNS] for r in rows)
+    return _atomic(path, write)
+
+
+def _atomic(path: os.PathLike, write) -> Path:
+    """Write to a temporary file in the same directory, then rename: a reader, or a sweep killed at any
+    moment, never sees half a file (the rename is atomic; SIGKILL cannot leave a partial results.csv)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        with os.fdopen(fd, "w", newline="") as f:
-            frame.to_csv(f, index=False)
-            f.flush()
-            os.fsync(f.fileno())
+        with os.fdopen(fd, "w", newline="", encoding="utf-8") as f:
+            write(f)
         os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
     except BaseException:
@@ -87,20 +100,27 @@ class TableError(ValueError):
     """A file that is not a readable results table."""
 
 
-def _check_shape(path: Path) -> None:
-    """Every line has as many fields as the header: a truncated or hand-mangled CSV is refused, not padded."""
+def read_rows(path: Path) -> tuple:
+    """(header, rows) of a CSV, every line with as many fields as the header: a truncated or
+    hand-mangled file is refused, not padded."""
     try:
         with path.open(newline="", encoding="utf-8") as f:
             reader = csv.reader(f)
             header = next(reader, None)
             if header is None:
                 raise TableError(f"{path}: empty file, not a results table")
+            rows = []
             for row in reader:
                 if len(row) != len(header):
                     raise TableError(f"{path}: line {reader.line_num} has {len(row)} fields, the header "
                                      f"{len(header)}: truncated or malformed CSV")
+                rows.append(row)
     except (UnicodeDecodeError, csv.Error) as exc:
         raise TableError(f"{path}: not a readable CSV ({type(exc).__name__}); binary or corrupted file?") from None
+    missing = [c for c in ("job", "tensor") if c not in header]
+    if missing:
+        raise TableError(f"{path}: not a results table, missing columns {', '.join(missing)}")
+    return header, rows
 
 
 def read_table(path: os.PathLike) -> pd.DataFrame:
@@ -108,7 +128,7 @@ def read_table(path: os.PathLike) -> pd.DataFrame:
     path = Path(path)
     if not path.is_file():
         raise TableError(f"{path}: no such file" if not path.exists() else f"{path}: not a file")
-    _check_shape(path)
+    read_rows(path)
     try:
         frame = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[], encoding="utf-8")
     except pd.errors.EmptyDataError:

@@ -2,12 +2,12 @@
 from __future__ import annotations
 
 import logging
+import re
 import sys
 from dataclasses import fields
 from pathlib import Path
 
 from hydra.core.hydra_config import HydraConfig
-from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.types import RunMode
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
@@ -16,7 +16,7 @@ from omegaconf.errors import OmegaConfBaseException
 from .errors import ConfigError, exception_text
 from .jobkey import config_hash, job_key
 from .schema import GROUPS, Config
-from .table import RESULTS_FILE, to_frame, write_atomic
+from .table import RESULTS_FILE, to_frame, write_rows_atomic
 from .validate import check_config
 
 log = logging.getLogger("tensorprobe")
@@ -24,15 +24,11 @@ SUMMARY_COLUMNS = ["tensor", "declared_as", "in_parameters", "in_buffers", "in_s
                    "updated", "follows_dtype", "follows_device", "restored", "export_role"]
 
 
-_PARSER = None
 NOT_IDENTITY = ("dry_run",)  # keys that change how a sweep runs, not what a job is
-
-
-def _parser() -> OverridesParser:
-    global _PARSER
-    if _PARSER is None:  # building the override grammar's parser is slow: once per process
-        _PARSER = OverridesParser.create()
-    return _PARSER
+# `[+|++|~]key[@package]=value`: the key of a command-line override (Hydra's grammar, keys only)
+_OVERRIDE_KEY = re.compile(r"^(?P<op>\+\+|\+|~)?(?P<key>[\w$./\-]+)(?:@[\w$.\-]*)?(?:=|$)")
+# Identities the sweeper already computed for jobs it hands to an in-process launcher.
+KNOWN: dict = {}
 
 
 def identify(cfg: DictConfig, choices, task_overrides):
@@ -40,9 +36,10 @@ def identify(cfg: DictConfig, choices, task_overrides):
     from .job import JobIdentity
     choices = {g: str(choices[g]) for g in GROUPS}
     nested = []
-    for override in _parser().parse_overrides(list(task_overrides)):
-        key = override.key_or_group
-        if "." in key and key.split(".")[0] in GROUPS and not override.is_delete():
+    for line in task_overrides:
+        match = _OVERRIDE_KEY.match(line)
+        key = match.group("key") if match else ""
+        if "." in key and key.split(".")[0] in GROUPS and match.group("op") != "~":
             nested.append((key, OmegaConf.to_container(OmegaConf.create({"v": OmegaConf.select(cfg, key)}))["v"]))
     plain = {k: cfg[k] for k in ("seed", "steps", "lr", "move_to")}
     resolved = {k: OmegaConf.to_container(cfg[k], resolve=True) if OmegaConf.is_config(cfg[k]) else cfg[k]
@@ -69,7 +66,7 @@ def run_task(cfg: DictConfig) -> dict:
     from .job import run_job
     hc = HydraConfig.get()
     output_dir = Path(hc.runtime.output_dir)
-    ident = identify(cfg, hc.runtime.choices, hc.overrides.task)
+    ident = KNOWN.pop(tuple(hc.overrides.task), None) or identify(cfg, hc.runtime.choices, hc.overrides.task)
     if cfg.get("dry_run") and hc.mode != RunMode.MULTIRUN:
         print(f"dry run: 1 job, config hash {ident.config_hash}: {ident.key}; nothing was run")
         return {"key": ident.key, "status": "dry_run"}
@@ -84,16 +81,16 @@ def run_task(cfg: DictConfig) -> dict:
     else:
         # A partial, so the optimizer's own exception (not Hydra's wrapper) reaches the table.
         rows = run_job(typed, ident, output_dir, instantiate(cfg.optimizer, _partial_=True))
-    frame = to_frame(rows)
-    path = write_atomic(frame, output_dir / RESULTS_FILE)
-    status = frame["status"].iloc[0]
-    seconds = float(frame["job_seconds"].iloc[0] or 0)
+    path = write_rows_atomic(rows, output_dir / RESULTS_FILE)
+    status = rows[0]["status"]
+    seconds = float(rows[0].get("job_seconds") or 0)
     if hc.mode == RunMode.MULTIRUN:
         log.info("job %s: %s (%s s)", ident.key, status, seconds)
     else:
+        frame = to_frame(rows)
         print(frame[SUMMARY_COLUMNS if status == "ok" else ["status", "reason"]].to_string(index=False))
         errors = {c: frame[c].iloc[0] for c in ("update_error", "export_error") if frame[c].iloc[0]}
         for column, error in errors.items():
             print(f"{column}: {error}")
         print(f"results: {path}")
-    return {"key": ident.key, "status": status, "rows": len(frame), "seconds": seconds}
+    return {"key": ident.key, "status": status, "rows": len(rows), "seconds": seconds}

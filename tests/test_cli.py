@@ -127,3 +127,10 @@ def test_help_lists_groups():
     assert r.returncode == 0
     for line in ("variant:", "update: data, inplace, no_grad, optimizer, rebind", "device: auto, cpu, cuda, mps"):
         assert line in r.stdout
+
+
+def test_fast_help_is_hydras_app_help():
+    fast = run_cli("runner", "--help")
+    hydra = run_cli("runner", "--help", "seed=0")  # with an override, Hydra renders the help itself
+    assert fast.returncode == hydra.returncode == 0
+    assert fast.stdout == hydra.stdout and "== Default config ==" in fast.stdout

@@ -152,7 +152,9 @@ def test_nothing_read_from_disk_is_executed():
     text = {p: p.read_text() for p in sources}
     for path, code in text.items():
         assert not re.search(r"(?<![.\w])(eval|exec)\(", code), path
-        assert not re.search(r"\bpickle\.loads?\(|\byaml\.load\(|\bunsafe_load", code), path
+        # pickle only as an in-memory copy of an object this process built: pickle.loads(pickle.dumps(...))
+        assert not re.search(r"\bpickle\.load\(|\bpickle\.loads\((?!pickle\.dumps\()|\byaml\.load\(|unsafe_load",
+                             code), path
         for call in re.findall(r"torch\.load\([^)]*\)", code):
             assert "weights_only=True" in call, (path, call)
     assert any("torch.load(" in c for c in text.values())  # the round trip does load, safely
