@@ -18,7 +18,7 @@ from .schema import GROUPS
 from .table import (CONTRACT_COLUMNS, ENVIRONMENT_COLUMNS, RESULTS_FILE, TIMING_COLUMNS, TableError,
                     read_table)
 
-DEFAULT_IGNORED = ENVIRONMENT_COLUMNS + TIMING_COLUMNS + ["export_seconds", "config_hash"]
+DEFAULT_IGNORED = ENVIRONMENT_COLUMNS + TIMING_COLUMNS + ["export_seconds", "export_call_seconds", "config_hash"]
 KEY = ["job", "tensor"]
 
 

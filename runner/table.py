@@ -34,7 +34,8 @@ EXTRA_COLUMNS = [
     "restore_error",     # an exception from the state_dict round trip
     "resolved_device",   # the torch device the job ran on (device=auto resolves here)
     "export_file",       # the artifact written into the job directory
-    "export_seconds",    # wall time of the bare export call (and locating, verifying)
+    "export_seconds",    # wall time of the export stage: copy, export call, locating, verifying
+    "export_call_seconds",  # wall time of the bare exporter call (torch.export.export / torch.onnx.export)
     "config_hash",       # hash of the job's resolved config (resume, dedup)
 ]
 COLUMNS = CONTRACT_COLUMNS + EXTRA_COLUMNS

@@ -4,6 +4,7 @@ onnx and onnxruntime are imported here only, so jobs that do not export to ONNX 
 """
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
@@ -121,10 +122,12 @@ def export_and_locate(module: nn.Module, refs: List[TensorRef], names: Dict[str,
     output_dir.mkdir(parents=True, exist_ok=True)
     path = output_dir / ONNX_FILE
     values = {r.path: (None if (t := resolve(module, r)) is None else as_numpy(t)) for r in refs}
+    started = time.perf_counter()
     torch.onnx.export(module, (x,), str(path), **exporter_kwargs(cfg))
+    call_seconds = round(time.perf_counter() - started, 4)
     out = locate(onnx.load(str(path)), refs, names, values)
     for row in out.values():
-        row["export_file"] = ONNX_FILE
+        row.update(export_file=ONNX_FILE, export_call_seconds=call_seconds)
     if cfg.verify:
         error, diff = verify(path, module, refs, x)
         for row in out.values():

@@ -1,6 +1,7 @@
 """torch.export.export: each tensor's role comes from the graph signature."""
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Dict, List
 
@@ -16,7 +17,9 @@ ROLES = {"PARAMETER": "parameter", "BUFFER": "buffer", "CONSTANT_TENSOR": "const
 def export_and_locate(module: nn.Module, refs: List[TensorRef], names: Dict[str, List[str]],
                       x: torch.Tensor, cfg: ExportConfig, output_dir: Path) -> Dict[str, dict]:
     """Export with strict=cfg.strict (default False); role = parameter|buffer|constant_tensor|absent."""
+    started = time.perf_counter()
     program = torch.export.export(module, (x,), strict=bool(cfg.strict))
+    call_seconds = round(time.perf_counter() - started, 4)
     by_target = {}
     for spec in program.graph_signature.input_specs:
         role = ROLES.get(spec.kind.name)
@@ -26,5 +29,5 @@ def export_and_locate(module: nn.Module, refs: List[TensorRef], names: Dict[str,
     for r in refs:
         hit = next((by_target[p] for p in names[r.path] if p in by_target), None)
         role, name = hit if hit else ("absent", "")
-        out[r.path] = {"export_role": role, "export_name": name}
+        out[r.path] = {"export_role": role, "export_name": name, "export_call_seconds": call_seconds}
     return out
