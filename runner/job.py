@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import copy
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Dict, List
 
@@ -13,6 +12,7 @@ from .build import build_module, make_input, seed_all
 from .devices import resolve_device
 from .environment import environment
 from .errors import exception_text
+from .jobkey import JobIdentity
 from .probes.discover import discover
 from .probes.exporting import export_outcomes
 from .probes.moving import follows
@@ -20,14 +20,6 @@ from .probes.registration import registration
 from .probes.restore import round_trip
 from .probes.training import train
 from .schema import Config
-
-
-@dataclass(frozen=True)
-class JobIdentity:
-    """What names a job in the table, independent of where it ran."""
-    key: str                  # canonical job key (see runner.jobkey)
-    choices: Dict[str, str]   # group -> chosen option
-    config_hash: str          # hash of the resolved job config
 
 
 def _base_row(cfg: Config, ident: JobIdentity) -> dict:

@@ -3,10 +3,18 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import fields
+from dataclasses import dataclass, fields
 from typing import Any, Dict, Iterable, Mapping, Tuple
 
 from .schema import GROUPS, PLAIN_KEYS, Config
+
+
+@dataclass(frozen=True)
+class JobIdentity:
+    """What names a job in the table, independent of where it ran."""
+    key: str                  # canonical job key (job_key)
+    choices: Dict[str, str]   # group -> chosen option
+    config_hash: str          # hash of the resolved job config (config_hash)
 
 
 def render(value: Any) -> str:

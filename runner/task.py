@@ -14,7 +14,7 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from .errors import ConfigError, exception_text
-from .jobkey import config_hash, job_key
+from .jobkey import JobIdentity, config_hash, job_key
 from .schema import GROUPS, Config
 from .table import RESULTS_FILE, to_frame, write_rows_atomic
 from .validate import check_config
@@ -33,7 +33,6 @@ KNOWN: dict = {}
 
 def identify(cfg: DictConfig, choices, task_overrides):
     """JobIdentity (key, choices, config hash) from a job's config (without its hydra node) and overrides."""
-    from .job import JobIdentity
     choices = {g: str(choices[g]) for g in GROUPS}
     nested = []
     for line in task_overrides:

@@ -13,7 +13,8 @@ from omegaconf import OmegaConf, open_dict
 
 from runner.app import CONFIG_DIR
 from runner.configstore import register_configs
-from runner.job import JobIdentity, run_job
+from runner.job import run_job
+from runner.jobkey import JobIdentity
 from runner.schema import GROUPS
 from runner.table import to_frame
 from runner.validate import check_config

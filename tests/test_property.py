@@ -27,7 +27,8 @@ VARIANT = st.fixed_dictionaries({
 def test_generated_variant_runs_or_fails_in_one_line(tmp_path_factory, variant):
     from hydra.utils import instantiate
 
-    from runner.job import JobIdentity, run_job
+    from runner.job import run_job
+    from runner.jobkey import JobIdentity
     from runner.table import to_frame
     folder = tmp_path_factory.mktemp("conf")
     (folder / "variant").mkdir()
