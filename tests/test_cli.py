@@ -100,16 +100,16 @@ def test_bad_target_module_is_a_failed_row(tmp_path):
 
 
 def test_collect_builds_table_from_a_killed_sweep(tmp_path):
-    proc = subprocess.Popen([sys.executable, "-m", "runner", "-m", "variant=parameter", "seed=0,1,2,3,4,5,6,7,8,9,10,11",
+    proc = subprocess.Popen([sys.executable, "-m", "runner", "-m", "variant=parameter", "seed=range(0,200)",
                              f"hydra.sweep.dir={tmp_path}"], cwd=ROOT, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL, start_new_session=True)
     deadline = time.time() + 120
     while len(list(tmp_path.glob("*/results.csv"))) < 2 and time.time() < deadline:
-        time.sleep(0.05)
+        time.sleep(0.01)
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
     finished = sorted(tmp_path.glob("*/results.csv"))
-    assert 2 <= len(finished) < 12 and not (tmp_path / "results.csv").exists()
+    assert 2 <= len(finished) < 200 and not (tmp_path / "results.csv").exists()
     r = run_cli("runner.collect", str(tmp_path))
     assert r.returncode == 0, r.stderr
     t = read_csv(tmp_path / "results.csv")

@@ -82,24 +82,24 @@ def _wait_for_results(sweep: Path, count: int, proc) -> None:
     deadline = time.time() + 180
     while len(list(sweep.glob("*/results.csv"))) < count:
         assert proc.poll() is None and time.time() < deadline, "sweep ended before it could be interrupted"
-        time.sleep(0.02)
+        time.sleep(0.01)
 
 
 @pytest.mark.slow
 def test_sigkill_then_rerun_gives_the_uninterrupted_table(tmp_path):
-    args = ["variant=parameter,buffer,int_buffer", "update=optimizer,no_grad", "seed=0,1,2", NO_REPORT]
+    args = ["variant=parameter,buffer,int_buffer", "update=optimizer,no_grad", "seed=range(0,10)", NO_REPORT]
     sweep = tmp_path / "killed"
     proc = _start(args + [f"hydra.sweep.dir={sweep}"])
     _wait_for_results(sweep, 3, proc)
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
     finished = len(list(sweep.glob("*/results.csv")))
-    assert 3 <= finished < 18
+    assert 3 <= finished < 60
     collected = run_cli("runner.collect", str(sweep))
     assert collected.returncode == 0 and f"{finished} jobs" in collected.stdout
     rerun = run_cli("runner", "-m", *args, f"hydra.sweep.dir={sweep}")
     assert rerun.returncode == 0, rerun.stderr
-    assert f"{finished} of 18 jobs already have results" in rerun.stdout
+    assert f"{finished} of 60 jobs already have results" in rerun.stdout
     clean = run_cli("runner", "-m", *args, f"hydra.sweep.dir={tmp_path / 'clean'}")
     assert clean.returncode == 0
     diff = run_cli("runner.compare", str(tmp_path / "clean"), str(sweep))
@@ -109,7 +109,7 @@ def test_sigkill_then_rerun_gives_the_uninterrupted_table(tmp_path):
 @pytest.mark.slow
 def test_ctrl_c_stops_after_the_current_job_and_says_how_to_resume(tmp_path):
     sweep = tmp_path / "s"
-    proc = _start(["variant=parameter", "seed=range(0,40)", NO_REPORT, f"hydra.sweep.dir={sweep}"])
+    proc = _start(["variant=parameter", "seed=range(0,200)", NO_REPORT, f"hydra.sweep.dir={sweep}"])
     _wait_for_results(sweep, 2, proc)
     os.killpg(proc.pid, signal.SIGINT)
     out, err = proc.communicate(timeout=120)
@@ -117,7 +117,7 @@ def test_ctrl_c_stops_after_the_current_job_and_says_how_to_resume(tmp_path):
     assert "stopping after the current job" in err
     assert f"run the same command with hydra.sweep.dir={sweep} to finish the rest" in err
     done = len(list(sweep.glob("*/results.csv")))
-    assert 2 <= done < 40
+    assert 2 <= done < 200
     table = read_csv(sweep / "results.csv")  # the finished jobs' table was still written
     assert len(table) == done and set(table.status) == {"ok"}
 
