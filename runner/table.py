@@ -8,7 +8,7 @@ import csv
 import os
 import tempfile
 from pathlib import Path
-from typing import Iterable, List, Mapping
+from typing import Iterable, Mapping
 
 import pandas as pd
 
