@@ -46,6 +46,8 @@ class FastSweepConfigLoader:
         self.composed_fast = 0
 
     def __getattr__(self, name: str) -> Any:
+        if name == "inner":  # not set yet (e.g. while unpickling): no recursion
+            raise AttributeError(name)
         return getattr(self.inner, name)
 
     def __getstate__(self):  # parallel launchers pickle the loader into workers: ship the caches along
