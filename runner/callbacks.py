@@ -25,7 +25,7 @@ class SweepTable(Callback):
         from . import progress
         if progress.current is None:  # not the sweeper's process (parallel workers) or not a sweep
             return
-        value = getattr(job_return, "_return_value", None)
+        value = getattr(job_return, "_return_value", None)  # the property re-raises a failed job's exception
         summary = value if isinstance(value, dict) else {"status": "error", "seconds": 0.0}
         label = " ".join(o for o in config.hydra.overrides.task)
         progress.current.job_done(label, summary.get("status", "?"), summary.get("seconds", 0.0))

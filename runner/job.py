@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import copy
+import sys
 import time
 from pathlib import Path
 from typing import Callable, Dict, List
@@ -30,7 +31,6 @@ def _base_row(cfg: Config, ident: JobIdentity) -> dict:
 
 def reset_torch_state(seed: int) -> None:
     """What a reused worker process (joblib) could carry from the previous job into this one."""
-    import sys
     torch.set_grad_enabled(True)
     torch.set_default_dtype(torch.float32)
     seed_all(seed)

@@ -10,7 +10,6 @@ so job numbers (and job directories) stay those of the full sweep.
 """
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence
@@ -22,8 +21,6 @@ from omegaconf import DictConfig, OmegaConf
 
 from . import interrupt, progress
 from .fastcompose import FastSweepConfigLoader
-
-log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -41,9 +38,6 @@ class _ComposedOnce(FastSweepConfigLoader):
     def __init__(self, inner) -> None:
         super().__init__(inner)
         self.ready: Dict[tuple, DictConfig] = {}
-
-    def __getstate__(self):
-        return FastSweepConfigLoader.__getstate__(self)
 
     def __setstate__(self, state):
         FastSweepConfigLoader.__setstate__(self, state)

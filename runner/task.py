@@ -15,7 +15,7 @@ from omegaconf.errors import OmegaConfBaseException
 
 from .errors import ConfigError, exception_text
 from .jobkey import JobIdentity, config_hash, job_key
-from .schema import GROUPS, Config
+from .schema import GROUPS, PLAIN_KEYS, Config
 from .table import RESULTS_FILE, to_frame, write_rows_atomic
 from .validate import check_config
 
@@ -40,7 +40,7 @@ def identify(cfg: DictConfig, choices, task_overrides):
         key = match.group("key") if match else ""
         if "." in key and key.split(".")[0] in GROUPS and match.group("op") != "~":
             nested.append((key, OmegaConf.to_container(OmegaConf.create({"v": OmegaConf.select(cfg, key)}))["v"]))
-    plain = {k: cfg[k] for k in ("seed", "steps", "lr", "move_to")}
+    plain = {k: cfg[k] for k in PLAIN_KEYS}
     resolved = {k: OmegaConf.to_container(cfg[k], resolve=True) if OmegaConf.is_config(cfg[k]) else cfg[k]
                 for k in cfg if k != "hydra" and k not in NOT_IDENTITY}  # same with or without the hydra node
     return JobIdentity(job_key(choices, plain, nested), choices, config_hash(resolved))
