@@ -129,14 +129,7 @@ def read_table(path: os.PathLike) -> pd.DataFrame:
     path = Path(path)
     if not path.is_file():
         raise TableError(f"{path}: no such file" if not path.exists() else f"{path}: not a file")
-    read_rows(path)
-    try:
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[], encoding="utf-8")
-    except pd.errors.EmptyDataError:
-        raise TableError(f"{path}: empty file, not a results table") from None
-    except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as exc:
-        raise TableError(f"{path}: not a readable CSV ({type(exc).__name__})") from None
-    missing = [c for c in ("job", "tensor") if c not in frame.columns]
-    if missing:
-        raise TableError(f"{path}: not a results table, missing columns {', '.join(missing)}")
-    return frame
+    header, rows = read_rows(path)  # one parse: checks shape and the key columns
+    if len(set(header)) != len(header):
+        raise TableError(f"{path}: repeated column names in the header")
+    return pd.DataFrame(rows, columns=header, dtype=str)
