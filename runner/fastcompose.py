@@ -17,7 +17,10 @@ returns an identical config faster:
   option is composed by Hydra itself;
 * a job's config = the base with its chosen group nodes put in, its value
   overrides applied by Hydra's own `_apply_overrides_to_config`, and the
-  `hydra` fields that depend on overrides filled exactly as Hydra does.
+  `hydra` fields that depend on overrides filled exactly as Hydra does;
+* the compositions Hydra still does share one of its CachingConfigRepository
+  (each YAML file is read and parsed once per sweep, not once per composition);
+  every read hands out a copy, because composing moves nodes out of what it read.
 
 tests/test_fastcompose.py checks the result against Hydra's compose, job by job.
 """
@@ -28,6 +31,7 @@ import pickle
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from hydra._internal.config_loader_impl import ConfigLoaderImpl, get_overrides_dirname
+from hydra._internal.config_repository import CachingConfigRepository, ConfigResult
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.override_parser.types import Override, OverrideType
 
@@ -42,6 +46,7 @@ class FastSweepConfigLoader:
         self._parser = OverridesParser.create()
         self._base: Dict[Tuple[str, ...], DictConfig] = {}
         self._nodes: Dict[Tuple[Tuple[str, ...], str, str], Optional[Any]] = {}
+        self._shared: Optional[_SharedRepositoryLoader] = None
         self.composed_by_hydra = 0   # how many job configs needed Hydra's full composition
         self.composed_fast = 0
 
@@ -76,7 +81,9 @@ class FastSweepConfigLoader:
     # -- composition -----------------------------------------------------------------------------
     def _hydra_compose(self, master: DictConfig, overrides: List[str]) -> DictConfig:
         self.composed_by_hydra += 1
-        return ConfigLoaderImpl.load_sweep_config(self.inner, master, overrides)
+        if self._shared is None:
+            self._shared = _SharedRepositoryLoader(self.inner)
+        return ConfigLoaderImpl.load_sweep_config(self._shared, master, overrides)
 
     def _base_config(self, master: DictConfig, structural: Tuple[str, ...]) -> DictConfig:
         if structural not in self._base:
@@ -122,6 +129,38 @@ class FastSweepConfigLoader:
         OmegaConf.copy_cache(from_config=master_config, to_config=cfg)
         self.composed_fast += 1
         return cfg
+
+
+class _CopyOnReadRepository(CachingConfigRepository):
+    """Hydra's caching repository, kept for a whole sweep; each read returns a private copy."""
+
+    def load_config(self, config_path: str) -> Optional[ConfigResult]:
+        ret = super().load_config(config_path)
+        if ret is None:
+            return None
+        out = copy.copy(ret)
+        out.config = _copy(ret.config)
+        out.header = dict(ret.header)
+        out.defaults_list = copy.deepcopy(ret.defaults_list)
+        return out
+
+
+class _SharedRepositoryLoader(ConfigLoaderImpl):
+    """Hydra's own loader, except that every composition reads through one shared repository
+    per (primary config, hydra.searchpath override)."""
+
+    def __init__(self, inner: ConfigLoaderImpl) -> None:  # noqa: super().__init__ would rebuild the sources
+        self.__dict__.update(inner.__dict__)
+        self._repos: Dict[Tuple[Optional[str], Tuple[str, ...]], CachingConfigRepository] = {}
+
+    def _parse_overrides_and_create_caching_repo(self, config_name, overrides):
+        parsed = OverridesParser.create().parse_overrides(overrides=overrides)
+        key = (config_name, tuple(o.input_line for o in parsed if o.get_key_element() == "hydra.searchpath"))
+        if key not in self._repos:
+            repo = _CopyOnReadRepository(self.repository)
+            self._process_config_searchpath(config_name, parsed, repo)
+            self._repos[key] = repo
+        return parsed, self._repos[key]
 
 
 def _copy(cfg: DictConfig) -> DictConfig:
