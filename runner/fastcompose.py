@@ -10,9 +10,11 @@ returns an identical config faster:
   package overrides, `+experiment=...`, hydra overrides: anything that can
   change the defaults tree) and *simple* ones (a plain choice of a config
   group, or a value);
-* Hydra composes the structural part once (cached), and once per (group,
-  option) used, with everything else unchanged;
-* an option's composition is used only if it changed nothing but its own
+* Hydra composes the structural part once (cached); an option's group node is
+  merged from Hydra's defaults list by runner.groupfold where that provably
+  gives Hydra's node, else Hydra composes base + option once per (group,
+  option);
+* such an option composition is used only if it changed nothing but its own
   group node (checked against the base config); otherwise every job with that
   option is composed by Hydra itself;
 * a job's config = the base with its chosen group nodes put in, its value
@@ -37,6 +39,8 @@ from hydra.core.override_parser.types import Override, OverrideType
 
 from omegaconf import DictConfig, OmegaConf, open_dict
 
+from .groupfold import GroupFold
+
 
 class FastSweepConfigLoader:
     """Wraps a Hydra ConfigLoader; everything but load_sweep_config is delegated unchanged."""
@@ -47,6 +51,8 @@ class FastSweepConfigLoader:
         self._base: Dict[Tuple[str, ...], DictConfig] = {}
         self._nodes: Dict[Tuple[Tuple[str, ...], str, str], Optional[Any]] = {}
         self._shared: Optional[_SharedRepositoryLoader] = None
+        self._folds: Dict[Tuple[Tuple[str, ...], str], GroupFold] = {}
+        self.folded = 0              # option nodes composed by runner.groupfold instead of a full pass
         self.composed_by_hydra = 0   # how many job configs needed Hydra's full composition
         self.composed_fast = 0
 
@@ -79,21 +85,38 @@ class FastSweepConfigLoader:
         return structural, choices, values
 
     # -- composition -----------------------------------------------------------------------------
-    def _hydra_compose(self, master: DictConfig, overrides: List[str]) -> DictConfig:
-        self.composed_by_hydra += 1
+    def _shared_loader(self) -> "_SharedRepositoryLoader":
         if self._shared is None:
             self._shared = _SharedRepositoryLoader(self.inner)
-        return ConfigLoaderImpl.load_sweep_config(self._shared, master, overrides)
+        return self._shared
+
+    def _hydra_compose(self, master: DictConfig, overrides: List[str]) -> DictConfig:
+        self.composed_by_hydra += 1
+        return ConfigLoaderImpl.load_sweep_config(self._shared_loader(), master, overrides)
 
     def _base_config(self, master: DictConfig, structural: Tuple[str, ...]) -> DictConfig:
         if structural not in self._base:
             self._base[structural] = self._hydra_compose(master, list(structural))
         return self._base[structural]
 
+    def _fold(self, master: DictConfig, structural: Tuple[str, ...], group: str) -> GroupFold:
+        key = (structural, group)
+        if key not in self._folds:
+            base = self._base_config(master, structural)
+            overrides = list(master.hydra.overrides.hydra) + list(structural)
+            self._folds[key] = GroupFold(self._shared_loader(), master.hydra.job.config_name, overrides, group,
+                                         base._get_node(group))
+        return self._folds[key]
+
     def _node(self, master: DictConfig, structural: Tuple[str, ...], group: str, option: str):
         """The composed group node for this option, or None if the option reaches outside its node."""
         key = (structural, group, option)
         if key not in self._nodes:
+            node = self._fold(master, structural, group).node(option)
+            if node is not None:
+                self.folded += 1
+                self._nodes[key] = node
+                return node
             base = self._base_config(master, structural)
             with_option = self._hydra_compose(master, list(structural) + [f"{group}={option}"])
             self._nodes[key] = with_option[group] if _only_node_differs(base, with_option, group) else None
@@ -185,4 +208,5 @@ def _only_node_differs(base: DictConfig, other: DictConfig, group: str) -> bool:
         c["hydra"]["runtime"]["choices"].pop(group, None)
         c["hydra"]["overrides"]["task"] = []
         c["hydra"]["job"]["override_dirname"] = ""
-    return a == b and OmegaConf.get_type(base, group) is OmegaConf.get_type(other, group)
+    return (a == b and list(a) == list(b) and list(base.keys()) == list(other.keys())
+            and OmegaConf.get_type(base, group) is OmegaConf.get_type(other, group))

@@ -1,4 +1,6 @@
 """The fast composition gives exactly Hydra's config for every job of a sweep."""
+from pathlib import Path
+
 import pytest
 from hydra import initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
@@ -8,6 +10,7 @@ from omegaconf import OmegaConf
 from runner.app import CONFIG_DIR
 from runner.configstore import register_configs
 from runner.fastcompose import FastSweepConfigLoader
+from runner.groupfold import _same_node
 
 register_configs()
 
@@ -65,3 +68,47 @@ def test_bad_override_raises_hydras_error():
             loader.load_sweep_config(master, ["steps=abc"])
         with pytest.raises(type(hydra_error.value)):
             fast.load_sweep_config(master, ["steps=abc"])
+
+
+def _options(group):
+    return sorted(p.stem for p in (Path(CONFIG_DIR) / group).glob("*.yaml"))
+
+
+@pytest.mark.parametrize("group", ["variant", "optimizer", "update", "device", "export"])
+def test_folded_group_node_is_hydras_node(group):
+    """runner.groupfold's node for every option equals the node of Hydra's full composition."""
+    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+        loader = GlobalHydra.instance().config_loader()
+        master = loader.load_configuration("config", overrides=[], run_mode=RunMode.MULTIRUN)
+        fast = FastSweepConfigLoader(loader)
+        for option in _options(group):
+            folded = fast._fold(master, (), group).node(option)
+            assert folded is not None, option
+            expected = loader.load_sweep_config(master, [f"{group}={option}"])._get_node(group)
+            assert _same_node(folded, expected), option
+
+
+def test_fold_refuses_what_it_does_not_model(tmp_path):
+    """Options that write outside their package or pull in other configs go through Hydra's composition."""
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    (tmp_path / "config.yaml").write_text("defaults:\n  - a: x\n  - _self_\nother: 0\na:\n  extra: 1\n")
+    (tmp_path / "a" / "x.yaml").write_text("v: 1\n")
+    (tmp_path / "a" / "y.yaml").write_text("v: 2\nw: [1, 2]\n")
+    (tmp_path / "a" / "glob.yaml").write_text("# @package _global_\nother: 5\na:\n  v: 3\n")
+    (tmp_path / "a" / "pulls.yaml").write_text("defaults:\n  - /b: q\n  - _self_\nv: 4\n")
+    (tmp_path / "b" / "q.yaml").write_text("u: 7\n")
+    with initialize_config_dir(config_dir=str(tmp_path), version_base="1.3"):
+        loader = GlobalHydra.instance().config_loader()
+        master = loader.load_configuration("config", overrides=[], run_mode=RunMode.MULTIRUN)
+        fast = FastSweepConfigLoader(loader)
+        for option in ["y", "glob", "pulls", "x"]:
+            expected = loader.load_sweep_config(master, [f"a={option}"])
+            got = fast.load_sweep_config(master, [f"a={option}"])
+            assert _comparable(got) == _comparable(expected), option
+            assert OmegaConf.to_yaml(got) == OmegaConf.to_yaml(expected).replace(
+                str(expected.hydra.runtime.cwd), str(got.hydra.runtime.cwd))
+        assert fast._fold(master, (), "a").node("glob") is None
+        assert fast._fold(master, (), "a").node("pulls") is None
+        assert fast.folded == 2  # y and x; the config's own `a.extra` (in _self_) is merged into both
+        assert fast.load_sweep_config(master, ["a=y"]).a.extra == 1

@@ -1,0 +1,107 @@
+"""Compose one config group's node without merging the rest of the config.
+
+Hydra composes a config by merging every entry of its defaults list in order,
+most of it the large `hydra` node. When a job only picks another option of a
+group (`variant=buffer`), and Hydra's own defaults list for that job equals the
+base's with that one entry swapped, the group's node is the in-order merge of
+just the entries that contain the group key. This module computes that merge
+with Hydra's own loading code (`_load_single_config`, `create_defaults_list`).
+
+It refuses (returns None, and the caller lets Hydra compose) unless:
+* the defaults lists match entry for entry, except the option's config path;
+* the option lands in its own package (`group`), brings no `defaults` key;
+* folding the base's own option reproduces the base config's node exactly
+  (values, node classes, metadata, flags): checked once per group, so a
+  config tree this shortcut does not model is never composed by it.
+"""
+from __future__ import annotations
+
+import copy
+from typing import Any, List, Optional, Tuple
+
+from hydra._internal.config_loader_impl import ConfigLoaderImpl
+from hydra._internal.defaults_list import create_defaults_list
+from hydra.core.default_element import ResultDefault
+from omegaconf import DictConfig, Node, OmegaConf, flag_override
+from omegaconf.errors import OmegaConfBaseException
+
+
+def _entry(d: ResultDefault) -> Tuple[Any, ...]:
+    return (d.config_path, d.package, d.parent, d.is_self, d.primary, d.override_key)
+
+
+class GroupFold:
+    """Per (base overrides, group): the base defaults list and the other entries' share of the group."""
+
+    def __init__(self, loader: ConfigLoaderImpl, config_name: Optional[str], overrides: List[str],
+                 group: str, base_node: Node) -> None:
+        self.loader, self.config_name, self.overrides, self.group = loader, config_name, overrides, group
+        self.parsed, self.repo = loader._parse_overrides_and_create_caching_repo(config_name, overrides)
+        self.defaults = self._defaults_list([])
+        slots = [i for i, d in enumerate(self.defaults) if d.package == group and not d.is_self and not d.primary]
+        self.slot = slots[0] if len(slots) == 1 else None
+        self.sharing = {i for i, d in enumerate(self.defaults)  # the entries that write into the group
+                        if group in loader._load_single_config(default=d, repo=self.repo).config.keys()}
+        self.ok = self.slot is not None and _same_node(self._fold(self.defaults[self.slot]), base_node)
+
+    def _defaults_list(self, extra: List[str]) -> List[ResultDefault]:
+        from hydra.core.override_parser.overrides_parser import OverridesParser
+        parsed = self.parsed + OverridesParser.create().parse_overrides(extra) if extra else self.parsed
+        return create_defaults_list(repo=self.repo, config_name=self.config_name, overrides_list=parsed,
+                                    prepend_hydra=True, skip_missing=False).defaults
+
+    def _fold(self, option_entry: ResultDefault) -> Optional[Node]:
+        """Merge, in defaults-list order, each entry's share of the group (the option's entry swapped in)."""
+        cfg = OmegaConf.create()
+        with flag_override(cfg, "no_deepcopy_set_nodes", True):
+            for i, default in enumerate(self.defaults):
+                if i != self.slot and i not in self.sharing:
+                    continue
+                entry = option_entry if i == self.slot else default
+                loaded = self.loader._load_single_config(default=entry, repo=self.repo).config
+                if i == self.slot and (set(loaded.keys()) != {self.group} or "defaults" in loaded[self.group]):
+                    return None
+                if self.group not in loaded.keys():  # (`in` is False for a MISSING schema field)
+                    continue
+                cfg.merge_with(OmegaConf.masked_copy(loaded, [self.group]))
+        return cfg._get_node(self.group)
+
+    def node(self, option: str) -> Optional[Node]:
+        """The group's node for `group=option`, or None where Hydra must compose the job itself."""
+        if not self.ok:
+            return None
+        try:
+            defaults = self._defaults_list([f"{self.group}={option}"])
+        except Exception:  # noqa: BLE001 - e.g. an unknown option: Hydra raises its own error
+            return None
+        if len(defaults) != len(self.defaults):
+            return None
+        for i, (a, b) in enumerate(zip(self.defaults, defaults)):
+            same = _entry(a)[1:] == _entry(b)[1:] if i == self.slot else _entry(a) == _entry(b)
+            if not same:
+                return None
+        try:
+            return self._fold(copy.copy(defaults[self.slot]))
+        except OmegaConfBaseException:
+            return None
+
+
+def _same_node(a: Any, b: Any) -> bool:
+    """Node classes, metadata (types, flags, keys) and values equal, all the way down."""
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, Node):
+        ma, mb = copy.copy(a._metadata), copy.copy(b._metadata)
+        ma.resolver_cache = mb.resolver_cache = None
+        if ma != mb:
+            return False
+    if isinstance(a, DictConfig):
+        if a._is_none() or a._is_missing() or a._is_interpolation():
+            return a._value() == b._value()
+        ka, kb = list(a.keys()), list(b.keys())
+        return ka == kb and all(_same_node(a._get_node(k), b._get_node(k)) for k in ka)
+    if OmegaConf.is_list(a):
+        if a._is_none() or a._is_missing() or a._is_interpolation():
+            return a._value() == b._value()
+        return len(a) == len(b) and all(_same_node(a._get_node(i), b._get_node(i)) for i in range(len(a)))
+    return a._value() == b._value()
