@@ -48,9 +48,9 @@ class SweepTable(Callback):
             except Exception as exc:  # noqa: BLE001 - the table is written; say why the report is not
                 print(f"tensorprobe: error: report not written: {exc}", file=sys.stderr)
                 raise SystemExit(2)
-        table = collected.table
-        bad = table[(table["status"] == "failed") & table["reason"].str.startswith("ConfigError")]
-        for reason in bad["reason"].unique():
+        bad = dict.fromkeys(r["reason"] for r in collected.rows  # unique, in job order
+                            if r.get("status") == "failed" and r.get("reason", "").startswith("ConfigError"))
+        for reason in bad:
             print(f"tensorprobe: error: {reason.removeprefix('ConfigError: ')}", file=sys.stderr)
-        if len(bad):
+        if bad:
             raise SystemExit(2)

@@ -8,21 +8,27 @@ from __future__ import annotations
 import argparse
 import re
 import sys
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from typing import List
+from typing import Dict, List
 
-import pandas as pd
-
-from .table import COLUMNS, RESULTS_FILE, TableError, read_rows, write_atomic
+from .table import COLUMNS, RESULTS_FILE, TableError, read_rows, write_rows_atomic
 
 
 @dataclass
 class Collected:
-    table: pd.DataFrame
+    rows: List[Dict[str, str]]
+    columns: List[str]
     path: Path
     jobs_with_results: int
     jobs_without_results: List[Path]
+
+    @property
+    def table(self):
+        """The sweep table as a pandas DataFrame of strings (pandas is imported only when asked for)."""
+        import pandas as pd
+        return pd.DataFrame.from_records(self.rows, columns=self.columns).astype(str)
 
 
 def _natural(path: Path):
@@ -53,18 +59,19 @@ def collect(sweep_dir: Path) -> Collected:
         found += 1
     if not found:
         raise TableError(f"{sweep_dir}: no job results found (looked for */{RESULTS_FILE})")
-    table = pd.DataFrame.from_records(records, columns=columns).fillna("").astype(str)
-    ordered = [c for c in COLUMNS if c in table.columns] + [c for c in table.columns if c not in COLUMNS]
-    table = table[ordered]
-    path = write_atomic(table, sweep_dir / RESULTS_FILE)
-    return Collected(table, path, found, missing)
+    ordered = [c for c in COLUMNS if c in columns] + [c for c in columns if c not in COLUMNS]
+    records = [{c: r.get(c, "") for c in ordered} for r in records]  # a column some jobs lack: empty cells
+    path = write_rows_atomic(records, sweep_dir / RESULTS_FILE, ordered)
+    return Collected(records, ordered, path, found, missing)
 
 
 def summary(c: Collected) -> str:
-    jobs = c.table.drop_duplicates("job")
-    counts = jobs["status"].value_counts().to_dict()
+    status = {}
+    for r in c.rows:  # one status per job (its first row)
+        status.setdefault(r["job"], r.get("status", ""))
+    counts = Counter(status.values())
     parts = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
-    text = f"sweep table: {c.path} ({len(c.table)} rows, {c.jobs_with_results} jobs: {parts})"
+    text = f"sweep table: {c.path} ({len(c.rows)} rows, {c.jobs_with_results} jobs: {parts})"
     if c.jobs_without_results:
         text += f"; {len(c.jobs_without_results)} job directories have no results yet"
     return text

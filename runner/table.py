@@ -1,6 +1,7 @@
 """The results table: its columns (the contract of DESIGN.md), CSV encoding, atomic writes, reading back.
 
-No torch here: compare, collect and report read tables without it.
+No torch here: compare, collect and report read tables without it. pandas is imported only by the
+functions that return or take a DataFrame: a sweep process writes and collects tables with csv alone.
 """
 from __future__ import annotations
 
@@ -8,9 +9,10 @@ import csv
 import os
 import tempfile
 from pathlib import Path
-from typing import Iterable, Mapping
+from typing import TYPE_CHECKING, Iterable, List, Mapping, Sequence
 
-import pandas as pd
+if TYPE_CHECKING:
+    import pandas as pd
 
 KEY_COLUMNS = ["job", "variant", "optimizer", "update", "device", "export", "seed"]
 CONTRACT_COLUMNS = KEY_COLUMNS + [
@@ -54,23 +56,24 @@ def _cell(value) -> str:
     return str(value)
 
 
-def to_frame(rows: Iterable[Mapping]) -> pd.DataFrame:
+def to_frame(rows: Iterable[Mapping]) -> "pd.DataFrame":
     """Rows (dicts) to a table of strings in contract order; missing cells are empty."""
+    import pandas as pd
     records = [{c: _cell(r.get(c)) for c in COLUMNS} for r in rows]
     return pd.DataFrame(records, columns=COLUMNS, dtype=str)
 
 
-def write_atomic(frame: pd.DataFrame, path: os.PathLike) -> Path:
+def write_atomic(frame: "pd.DataFrame", path: os.PathLike) -> Path:
     """Write a table as CSV atomically (see _atomic)."""
     return _atomic(path, lambda f: frame.to_csv(f, index=False))
 
 
-def write_rows_atomic(rows: Iterable[Mapping], path: os.PathLike) -> Path:
-    """A job's rows as CSV in contract order, atomically, without building a DataFrame (per-job cost)."""
+def write_rows_atomic(rows: Iterable[Mapping], path: os.PathLike, columns: Sequence[str] = COLUMNS) -> Path:
+    """Rows (dicts) as CSV with these columns, atomically, without building a DataFrame."""
     def write(f):
         writer = csv.writer(f, lineterminator="\n")
-        writer.writerow(COLUMNS)
-        writer.writerows([_cell(r.get(c)) for c in COLUMNS] for r in rows)
+        writer.writerow(columns)
+        writer.writerows([_cell(r.get(c)) for c in columns] for r in rows)
     return _atomic(path, write)
 
 
@@ -124,8 +127,9 @@ def read_rows(path: Path) -> tuple:
     return header, rows
 
 
-def read_table(path: os.PathLike) -> pd.DataFrame:
+def read_table(path: os.PathLike) -> "pd.DataFrame":
     """Read a results CSV as strings; raise TableError (one line) if it is not one."""
+    import pandas as pd
     path = Path(path)
     if not path.is_file():
         raise TableError(f"{path}: no such file" if not path.exists() else f"{path}: not a file")
