@@ -20,6 +20,7 @@ import copy
 from typing import Any, List, Optional, Tuple
 
 from hydra._internal.config_loader_impl import ConfigLoaderImpl
+from hydra._internal.config_repository import CachingConfigRepository
 from hydra._internal.defaults_list import create_defaults_list
 from hydra.core.default_element import ResultDefault
 from omegaconf import DictConfig, Node, OmegaConf, flag_override
@@ -37,6 +38,10 @@ class GroupFold:
                  group: str, base_node: Node) -> None:
         self.loader, self.config_name, self.overrides, self.group = loader, config_name, overrides, group
         self.parsed, self.repo = loader._parse_overrides_and_create_caching_repo(config_name, overrides)
+        # Building a defaults list only reads headers and defaults lists, never a config's nodes: it may
+        # read through a plain cache, without the copy per read that merging needs.
+        self.list_repo = CachingConfigRepository(loader.repository)
+        loader._process_config_searchpath(config_name, self.parsed, self.list_repo)
         self.defaults = self._defaults_list([])
         slots = [i for i, d in enumerate(self.defaults) if d.package == group and not d.is_self and not d.primary]
         self.slot = slots[0] if len(slots) == 1 else None
@@ -47,7 +52,7 @@ class GroupFold:
     def _defaults_list(self, extra: List[str]) -> List[ResultDefault]:
         from hydra.core.override_parser.overrides_parser import OverridesParser
         parsed = self.parsed + OverridesParser.create().parse_overrides(extra) if extra else self.parsed
-        return create_defaults_list(repo=self.repo, config_name=self.config_name, overrides_list=parsed,
+        return create_defaults_list(repo=self.list_repo, config_name=self.config_name, overrides_list=parsed,
                                     prepend_hydra=True, skip_missing=False).defaults
 
     def _fold(self, option_entry: ResultDefault) -> Optional[Node]:
