@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -20,6 +21,7 @@ GENERIC = "tensor,tensor_requires_grad,parameter,parameter_frozen,register_param
           "int_buffer,unused_parameter"
 EXPORTERS = "none,torch_export,onnx_dynamo,onnx_legacy"
 ENV = {**os.environ, "PYTHONWARNINGS": "ignore"}
+ROUNDS = 3
 
 
 def wall(cmd) -> float:
@@ -52,21 +54,40 @@ def max_rss_mb(cmd) -> float:
     return int(out.stdout.strip()) / 1024  # KiB on Linux
 
 
+def plain_in_two_processes(variants: str, exporters: str) -> float:
+    """The plain loop split over two processes started together: the most two workers can gain here."""
+    names = variants.split(",")
+    halves = [",".join(names[: (len(names) + 1) // 2]), ",".join(names[(len(names) + 1) // 2:])]
+    started = time.perf_counter()
+    procs = [subprocess.Popen([sys.executable, str(ROOT / "tests/benchmarks/plain_loop.py"), h, exporters],
+                              cwd=ROOT, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+             for h in halves]
+    if any(p.wait() != 0 for p in procs):
+        sys.exit("benchmark command failed: plain_loop.py in two processes")
+    return time.perf_counter() - started
+
+
 def main() -> None:
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        # 1. the generic sweep against a plain loop of the same PyTorch calls
-        t_sweep, _ = sweep(tmp, "generic", f"variant={GENERIC}", f"export={EXPORTERS}")
-        t_plain = wall([sys.executable, str(ROOT / "tests/benchmarks/plain_loop.py"), GENERIC, EXPORTERS])
-        rows.append(("generic x 4 exporters sweep (36 jobs), s", f"{t_sweep:.2f}", "", ""))
-        rows.append(("same calls in a plain Python loop, s", f"{t_plain:.2f}", "", ""))
+        # 1. the generic sweep against a plain loop of the same PyTorch calls; this VM's timings wander
+        #    by +-5 %, so each is run ROUNDS times, alternating, and the medians are compared
+        t_sweeps, t_plains = [], []
+        for i in range(ROUNDS):
+            t_sweeps.append(sweep(tmp, f"generic{i}", f"variant={GENERIC}", f"export={EXPORTERS}")[0])
+            t_plains.append(wall([sys.executable, str(ROOT / "tests/benchmarks/plain_loop.py"), GENERIC, EXPORTERS]))
+        t_sweep, t_plain = statistics.median(t_sweeps), statistics.median(t_plains)
+        rows.append((f"generic x 4 exporters sweep (36 jobs), s, median of {ROUNDS}", f"{t_sweep:.2f}", "", ""))
+        rows.append((f"same calls in a plain Python loop, s, median of {ROUNDS}", f"{t_plain:.2f}", "", ""))
         rows.append(("ratio sweep / plain loop", f"{t_sweep / t_plain:.2f}", "<= 1.15", t_sweep / t_plain <= 1.15))
         # 2. joblib with 2 workers
         t_joblib, _ = sweep(tmp, "joblib", f"variant={GENERIC}", f"export={EXPORTERS}", "hydra/launcher=joblib",
                             "hydra.launcher.n_jobs=2")
         rows.append(("same sweep, hydra/launcher=joblib n_jobs=2, s", f"{t_joblib:.2f}", "", ""))
         rows.append(("joblib speed-up", f"{t_sweep / t_joblib:.2f}x", ">= 1.6x", t_sweep / t_joblib >= 1.6))
+        t_split = plain_in_two_processes(GENERIC, EXPORTERS)
+        rows.append(("ceiling: plain loop split over 2 processes, speed-up", f"{t_plain / t_split:.2f}x", "", ""))
         # 3. per-job overhead on export=none jobs: (T(101 jobs) - T(1 job) - extra job time) / 100
         t1, d1 = sweep(tmp, "one", "variant=parameter", "seed=0")
         t101, d101 = sweep(tmp, "many", "variant=parameter", "seed=range(0,101)")
