@@ -41,6 +41,8 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 
 from .groupfold import GroupFold
 
+TEMPLATES_KEPT = 16  # configs with their group nodes in, for choices that repeat (oldest dropped first)
+
 
 class FastSweepConfigLoader:
     """Wraps a Hydra ConfigLoader; everything but load_sweep_config is delegated unchanged."""
@@ -52,6 +54,9 @@ class FastSweepConfigLoader:
         self._nodes: Dict[Tuple[Tuple[str, ...], str, str], Optional[Any]] = {}
         self._shared: Optional[_SharedRepositoryLoader] = None
         self._folds: Dict[Tuple[Tuple[str, ...], str], GroupFold] = {}
+        self._parsed: Dict[str, Override] = {}
+        self._templates: Dict[Tuple[Any, ...], DictConfig] = {}
+        self._seen: set = set()
         self.folded = 0              # option nodes composed by runner.groupfold instead of a full pass
         self.composed_by_hydra = 0   # how many job configs needed Hydra's full composition
         self.composed_fast = 0
@@ -122,8 +127,29 @@ class FastSweepConfigLoader:
             self._nodes[key] = with_option[group] if _only_node_differs(base, with_option, group) else None
         return self._nodes[key]
 
+    def _parse(self, lines: Sequence[str]) -> List[Override]:
+        """Hydra's parse of each override line, once per distinct line (a sweep repeats them)."""
+        for line in lines:
+            if line not in self._parsed:
+                self._parsed[line] = self._parser.parse_overrides([line])[0]
+        return [self._parsed[line] for line in lines]
+
+    def _with_nodes(self, base: DictConfig, key: Tuple[Any, ...], nodes: Dict[str, Tuple[str, Any]]) -> DictConfig:
+        """A private copy of base with the chosen group nodes in; kept as a template once a choice repeats."""
+        if key in self._templates:
+            return _copy(self._templates[key])
+        cfg = _copy(base)
+        for group, (_, node) in nodes.items():
+            cfg[group] = node
+        if nodes and key in self._seen:  # second job with these choices (e.g. a seed sweep): keep a template
+            self._templates[key] = _copy(cfg)
+            while len(self._templates) > TEMPLATES_KEPT:
+                self._templates.pop(next(iter(self._templates)))
+        self._seen.add(key)
+        return cfg
+
     def load_sweep_config(self, master_config: DictConfig, sweep_overrides: List[str]) -> DictConfig:
-        parsed = self._parser.parse_overrides(list(sweep_overrides))
+        parsed = self._parse(list(sweep_overrides))
         default_choices = self._base_config(master_config, ()).hydra.runtime.choices
         structural, choices, values = self._split(parsed, default_choices)
         structural_lines = tuple(o.input_line for o in structural)
@@ -133,9 +159,8 @@ class FastSweepConfigLoader:
             if node is None:
                 return self._hydra_compose(master_config, list(sweep_overrides))
             nodes[o.key_or_group] = (o.value(), node)
-        cfg = _copy(self._base_config(master_config, structural_lines))
-        for group, (_, node) in nodes.items():
-            cfg[group] = node
+        key = (structural_lines, tuple((g, option) for g, (option, _) in nodes.items()))
+        cfg = self._with_nodes(self._base_config(master_config, structural_lines), key, nodes)
         try:
             ConfigLoaderImpl._apply_overrides_to_config(values, cfg)
         except Exception:  # let Hydra raise its own error for this job
