@@ -8,7 +8,10 @@ just the entries that contain the group key. This module computes that merge
 with Hydra's own loading code (`_load_single_config`, `create_defaults_list`).
 
 It refuses (returns None, and the caller lets Hydra compose) unless:
-* the defaults lists match entry for entry, except the option's config path;
+* Hydra's defaults list for the job can only be the base's with the option's
+  path swapped in: no interpolated defaults in the tree, no `override` of
+  the group, neither option pulls in other configs or sets a package
+  (tests/test_fastcompose.py holds this to Hydra's own defaults list);
 * the option lands in its own package (`group`), brings no `defaults` key;
 * folding the base's own option reproduces the base config's node exactly
   (values, node classes, metadata, flags): checked once per group, so a
@@ -17,6 +20,7 @@ It refuses (returns None, and the caller lets Hydra compose) unless:
 from __future__ import annotations
 
 import copy
+import dataclasses
 from typing import Any, List, Optional, Tuple
 
 from hydra._internal.config_loader_impl import ConfigLoaderImpl
@@ -48,6 +52,7 @@ class GroupFold:
         self.sharing = {i for i, d in enumerate(self.defaults)  # the entries that write into the group
                         if group in loader._load_single_config(default=d, repo=self.repo).config.keys()}
         self.ok = self.slot is not None and _same_node(self._fold(self.defaults[self.slot]), base_node)
+        self.plain = self.ok and self._plain_tree()
 
     def _defaults_list(self, extra: List[str]) -> List[ResultDefault]:
         from hydra.core.override_parser.overrides_parser import OverridesParser
@@ -71,22 +76,52 @@ class GroupFold:
                 cfg.merge_with(OmegaConf.masked_copy(loaded, [self.group]))
         return cfg._get_node(self.group)
 
+    def _plain_tree(self) -> bool:
+        """The base tree has no interpolated defaults, no `override` of this group, and its option pulls
+        in nothing: then a plain choice of another option can only swap the option's own entry."""
+        for d in self.defaults:
+            if d.config_path is None:
+                return False
+            for idef in self.list_repo.load_config(d.config_path).defaults_list or []:
+                fields = [getattr(idef, name, None) for name in ("path", "group", "value", "package")]
+                if any("${" in str(f) for f in fields if f is not None):  # raw entries: read, not resolved
+                    return False
+                group = str(getattr(idef, "group", "") or "").lstrip("/")
+                if idef.is_override() and (group == self.group or group.endswith("/" + self.group)):
+                    return False
+        return self._pulls_nothing(self.defaults[self.slot].config_path)
+
+    def _pulls_nothing(self, config_path: str) -> bool:
+        res = self.list_repo.load_config(config_path)
+        return (res is not None and res.header.get("package") is None
+                and all(idef.is_self() for idef in res.defaults_list or []))
+
+    def option_entry(self, option: str) -> Optional[ResultDefault]:
+        """The defaults-list entry of `group=option`: the base's entry with the option's path, if Hydra's
+        defaults list for the job can differ from the base's in nothing else (else None)."""
+        config_path = f"{self.group}/{option}"
+        try:
+            if not (self.plain and self._pulls_nothing(config_path)):
+                return None
+        except Exception:  # noqa: BLE001 - an unreadable option: Hydra composes the job and raises its error
+            return None
+        return dataclasses.replace(self.defaults[self.slot], config_path=config_path)
+
+    def defaults_list_agrees(self, option: str) -> bool:
+        """Hydra's own defaults list for `group=option` is the base's with option_entry swapped in
+        (the slow, exact check; the tests hold option_entry to it)."""
+        entry = self.option_entry(option)
+        expected = [entry if i == self.slot else d for i, d in enumerate(self.defaults)]
+        return entry is not None and [_entry(d) for d in self._defaults_list([f"{self.group}={option}"])] == [
+            _entry(d) for d in expected]
+
     def node(self, option: str) -> Optional[Node]:
         """The group's node for `group=option`, or None where Hydra must compose the job itself."""
-        if not self.ok:
+        entry = self.option_entry(option) if self.ok else None
+        if entry is None:
             return None
         try:
-            defaults = self._defaults_list([f"{self.group}={option}"])
-        except Exception:  # noqa: BLE001 - e.g. an unknown option: Hydra raises its own error
-            return None
-        if len(defaults) != len(self.defaults):
-            return None
-        for i, (a, b) in enumerate(zip(self.defaults, defaults)):
-            same = _entry(a)[1:] == _entry(b)[1:] if i == self.slot else _entry(a) == _entry(b)
-            if not same:
-                return None
-        try:
-            return self._fold(copy.copy(defaults[self.slot]))
+            return self._fold(entry)
         except OmegaConfBaseException:
             return None
 

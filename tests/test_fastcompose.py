@@ -82,10 +82,42 @@ def test_folded_group_node_is_hydras_node(group):
         master = loader.load_configuration("config", overrides=[], run_mode=RunMode.MULTIRUN)
         fast = FastSweepConfigLoader(loader)
         for option in _options(group):
-            folded = fast._fold(master, (), group).node(option)
+            fold = fast._fold(master, (), group)
+            folded = fold.node(option)
             assert folded is not None, option
+            assert fold.defaults_list_agrees(option), option  # the cheap check matches Hydra's defaults list
             expected = loader.load_sweep_config(master, [f"{group}={option}"])._get_node(group)
             assert _same_node(folded, expected), option
+
+
+def _same_as_hydra(conf_dir, group, options):
+    """Every option composes exactly as Hydra composes it; returns how many were folded."""
+    with initialize_config_dir(config_dir=str(conf_dir), version_base="1.3"):
+        loader = GlobalHydra.instance().config_loader()
+        master = loader.load_configuration("config", overrides=[], run_mode=RunMode.MULTIRUN)
+        fast = FastSweepConfigLoader(loader)
+        for option in options:
+            expected = loader.load_sweep_config(master, [f"{group}={option}"])
+            got = fast.load_sweep_config(master, [f"{group}={option}"])
+            assert _comparable(got) == _comparable(expected), option
+            assert OmegaConf.to_yaml(got) == OmegaConf.to_yaml(expected).replace(
+                str(expected.hydra.runtime.cwd), str(got.hydra.runtime.cwd))
+            fold = fast._fold(master, (), group)
+            assert fold.option_entry(option) is None or fold.defaults_list_agrees(option), option
+        return fast.folded
+
+
+def _write(root, files):
+    for name, text in files.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(text)
+
+
+def test_fold_follows_interpolated_defaults_through_hydra(tmp_path):
+    """`- b: ${a}` makes the choice of a change b's entry: Hydra composes those jobs."""
+    _write(tmp_path, {"config.yaml": "defaults:\n  - a: x\n  - b: ${a}\n  - _self_\n",
+                      "a/x.yaml": "v: 1\n", "a/y.yaml": "v: 2\n", "b/x.yaml": "u: 1\n", "b/y.yaml": "u: 2\n"})
+    assert _same_as_hydra(tmp_path, "a", ["y", "x"]) == 0
 
 
 def test_fold_refuses_what_it_does_not_model(tmp_path):
