@@ -29,7 +29,6 @@ tests/test_fastcompose.py checks the result against Hydra's compose, job by job.
 from __future__ import annotations
 
 import copy
-import pickle
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from hydra._internal.config_loader_impl import ConfigLoaderImpl, get_overrides_dirname
@@ -39,6 +38,7 @@ from hydra.core.override_parser.types import Override, OverrideType
 
 from omegaconf import DictConfig, OmegaConf, open_dict
 
+from .configcopy import copy_config as _copy
 from .groupfold import GroupFold
 
 TEMPLATES_KEPT = 16  # configs with their group nodes in, for choices that repeat (oldest dropped first)
@@ -209,19 +209,6 @@ class _SharedRepositoryLoader(ConfigLoaderImpl):
             self._process_config_searchpath(config_name, parsed, repo)
             self._repos[key] = repo
         return parsed, self._repos[key]
-
-
-def _copy(cfg: DictConfig) -> DictConfig:
-    """A deep copy of a config this process composed itself (never of data read from disk).
-
-    A pickle round trip in memory copies an OmegaConf tree (flags, types, parents) twice as fast
-    as copy.deepcopy.
-    """
-    try:
-        return pickle.loads(pickle.dumps(cfg, protocol=pickle.HIGHEST_PROTOCOL))
-    except (pickle.PicklingError, TypeError, AttributeError):
-        # e.g. a plugin's structured config whose class Hydra's plugin scan re-imported
-        return copy.deepcopy(cfg)
 
 
 def _only_node_differs(base: DictConfig, other: DictConfig, group: str) -> bool:

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-from typing import Any, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 from hydra._internal.config_loader_impl import ConfigLoaderImpl
 from hydra._internal.config_repository import CachingConfigRepository
@@ -29,6 +29,8 @@ from hydra._internal.defaults_list import create_defaults_list
 from hydra.core.default_element import ResultDefault
 from omegaconf import DictConfig, Node, OmegaConf, flag_override
 from omegaconf.errors import OmegaConfBaseException
+
+from .configcopy import copy_config as _copy
 
 
 def _entry(d: ResultDefault) -> Tuple[Any, ...]:
@@ -49,8 +51,11 @@ class GroupFold:
         self.defaults = self._defaults_list([])
         slots = [i for i, d in enumerate(self.defaults) if d.package == group and not d.is_self and not d.primary]
         self.slot = slots[0] if len(slots) == 1 else None
-        self.sharing = {i for i, d in enumerate(self.defaults)  # the entries that write into the group
-                        if group in loader._load_single_config(default=d, repo=self.repo).config.keys()}
+        self.shares: Dict[int, DictConfig] = {}  # the other entries' share of the group, in list order
+        for i, d in enumerate(self.defaults):
+            loaded = loader._load_single_config(default=d, repo=self.repo).config
+            if i != self.slot and group in loaded.keys():  # (`in` is False for a MISSING schema field)
+                self.shares[i] = OmegaConf.masked_copy(loaded, [group])
         self.ok = self.slot is not None and _same_node(self._fold(self.defaults[self.slot]), base_node)
         self.plain = self.ok and self._plain_tree()
 
@@ -63,17 +68,15 @@ class GroupFold:
     def _fold(self, option_entry: ResultDefault) -> Optional[Node]:
         """Merge, in defaults-list order, each entry's share of the group (the option's entry swapped in)."""
         cfg = OmegaConf.create()
-        with flag_override(cfg, "no_deepcopy_set_nodes", True):
-            for i, default in enumerate(self.defaults):
-                if i != self.slot and i not in self.sharing:
+        with flag_override(cfg, "no_deepcopy_set_nodes", True):  # as Hydra merges: moves, so merge copies
+            for i in sorted([*self.shares, self.slot]):
+                if i != self.slot:
+                    cfg.merge_with(_copy(self.shares[i]))
                     continue
-                entry = option_entry if i == self.slot else default
-                loaded = self.loader._load_single_config(default=entry, repo=self.repo).config
-                if i == self.slot and (set(loaded.keys()) != {self.group} or "defaults" in loaded[self.group]):
+                loaded = self.loader._load_single_config(default=option_entry, repo=self.repo).config
+                if set(loaded.keys()) != {self.group} or "defaults" in loaded[self.group]:
                     return None
-                if self.group not in loaded.keys():  # (`in` is False for a MISSING schema field)
-                    continue
-                cfg.merge_with(OmegaConf.masked_copy(loaded, [self.group]))
+                cfg.merge_with(loaded)
         return cfg._get_node(self.group)
 
     def _plain_tree(self) -> bool:
