@@ -36,7 +36,7 @@ from hydra._internal.config_repository import CachingConfigRepository, ConfigRes
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.override_parser.types import Override, OverrideType
 
-from omegaconf import DictConfig, OmegaConf, open_dict
+from omegaconf import DictConfig, Node, OmegaConf, flag_override, open_dict
 
 from .configcopy import copy_config as _copy
 from .groupfold import GroupFold
@@ -120,11 +120,12 @@ class FastSweepConfigLoader:
             node = self._fold(master, structural, group).node(option)
             if node is not None:
                 self.folded += 1
-                self._nodes[key] = node
+                self._nodes[key] = _detached(node)
                 return node
             base = self._base_config(master, structural)
             with_option = self._hydra_compose(master, list(structural) + [f"{group}={option}"])
-            self._nodes[key] = with_option[group] if _only_node_differs(base, with_option, group) else None
+            same = _only_node_differs(base, with_option, group)
+            self._nodes[key] = _detached(with_option._get_node(group)) if same else None
         return self._nodes[key]
 
     def _parse(self, lines: Sequence[str]) -> List[Override]:
@@ -139,8 +140,9 @@ class FastSweepConfigLoader:
         if key in self._templates:
             return _copy(self._templates[key])
         cfg = _copy(base)
-        for group, (_, node) in nodes.items():
-            cfg[group] = node
+        with flag_override(cfg, "no_deepcopy_set_nodes", True):  # each node is a fresh copy of its own
+            for group, (_, node) in nodes.items():
+                cfg[group] = _copy(node)
         if nodes and key in self._seen:  # second job with these choices (e.g. a seed sweep): keep a template
             self._templates[key] = _copy(cfg)
             while len(self._templates) > TEMPLATES_KEPT:
@@ -209,6 +211,13 @@ class _SharedRepositoryLoader(ConfigLoaderImpl):
             self._process_config_searchpath(config_name, parsed, repo)
             self._repos[key] = repo
         return parsed, self._repos[key]
+
+
+def _detached(node: Node) -> Node:
+    """A copy of a composed group node without its parent: copying it later copies only the node."""
+    out = copy.deepcopy(node)
+    out._set_parent(None)
+    return out
 
 
 def _only_node_differs(base: DictConfig, other: DictConfig, group: str) -> bool:

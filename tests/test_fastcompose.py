@@ -54,6 +54,8 @@ def test_every_job_config_equals_hydras(jobs):
             got = fast.load_sweep_config(master, list(overrides))
             assert _comparable(got) == _comparable(expected), overrides
             assert _types(got) == _types(expected), overrides
+            for key in expected:  # node classes and metadata (ref/object types, flags) too
+                assert key == "hydra" or _same_node(got._get_node(key), expected._get_node(key)), (overrides, key)
             assert OmegaConf.to_yaml(got) == OmegaConf.to_yaml(expected).replace(
                 str(expected.hydra.runtime.cwd), str(got.hydra.runtime.cwd))
         assert fast.composed_fast >= len(jobs)  # the fast path was really taken
