@@ -39,7 +39,7 @@ from hydra.core.override_parser.types import Override, OverrideType
 from omegaconf import DictConfig, Node, OmegaConf, flag_override, open_dict
 
 from .configcopy import copy_config as _copy
-from .groupfold import GroupFold
+from .groupfold import BaseTree, GroupFold
 
 TEMPLATES_KEPT = 16  # configs with their group nodes in, for choices that repeat (oldest dropped first)
 
@@ -53,6 +53,7 @@ class FastSweepConfigLoader:
         self._base: Dict[Tuple[str, ...], DictConfig] = {}
         self._nodes: Dict[Tuple[Tuple[str, ...], str, str], Optional[Any]] = {}
         self._shared: Optional[_SharedRepositoryLoader] = None
+        self._trees: Dict[Tuple[str, ...], BaseTree] = {}
         self._folds: Dict[Tuple[Tuple[str, ...], str], GroupFold] = {}
         self._parsed: Dict[str, Override] = {}
         self._templates: Dict[Tuple[Any, ...], DictConfig] = {}
@@ -107,10 +108,11 @@ class FastSweepConfigLoader:
     def _fold(self, master: DictConfig, structural: Tuple[str, ...], group: str) -> GroupFold:
         key = (structural, group)
         if key not in self._folds:
+            if structural not in self._trees:
+                overrides = list(master.hydra.overrides.hydra) + list(structural)
+                self._trees[structural] = BaseTree(self._shared_loader(), master.hydra.job.config_name, overrides)
             base = self._base_config(master, structural)
-            overrides = list(master.hydra.overrides.hydra) + list(structural)
-            self._folds[key] = GroupFold(self._shared_loader(), master.hydra.job.config_name, overrides, group,
-                                         base._get_node(group))
+            self._folds[key] = GroupFold(self._trees[structural], group, base._get_node(group))
         return self._folds[key]
 
     def _node(self, master: DictConfig, structural: Tuple[str, ...], group: str, option: str):

@@ -37,33 +37,39 @@ def _entry(d: ResultDefault) -> Tuple[Any, ...]:
     return (d.config_path, d.package, d.parent, d.is_self, d.primary, d.override_key)
 
 
-class GroupFold:
-    """Per (base overrides, group): the base defaults list and the other entries' share of the group."""
+class BaseTree:
+    """Per base (primary config + structural overrides): Hydra's defaults list and each entry, loaded once."""
 
-    def __init__(self, loader: ConfigLoaderImpl, config_name: Optional[str], overrides: List[str],
-                 group: str, base_node: Node) -> None:
-        self.loader, self.config_name, self.overrides, self.group = loader, config_name, overrides, group
+    def __init__(self, loader: ConfigLoaderImpl, config_name: Optional[str], overrides: List[str]) -> None:
+        self.loader, self.config_name = loader, config_name
         self.parsed, self.repo = loader._parse_overrides_and_create_caching_repo(config_name, overrides)
         # Building a defaults list only reads headers and defaults lists, never a config's nodes: it may
         # read through a plain cache, without the copy per read that merging needs.
         self.list_repo = CachingConfigRepository(loader.repository)
         loader._process_config_searchpath(config_name, self.parsed, self.list_repo)
-        self.defaults = self._defaults_list([])
-        slots = [i for i, d in enumerate(self.defaults) if d.package == group and not d.is_self and not d.primary]
-        self.slot = slots[0] if len(slots) == 1 else None
-        self.shares: Dict[int, DictConfig] = {}  # the other entries' share of the group, in list order
-        for i, d in enumerate(self.defaults):
-            loaded = loader._load_single_config(default=d, repo=self.repo).config
-            if i != self.slot and group in loaded.keys():  # (`in` is False for a MISSING schema field)
-                self.shares[i] = OmegaConf.masked_copy(loaded, [group])
-        self.ok = self.slot is not None and _same_node(self._fold(self.defaults[self.slot]), base_node)
-        self.plain = self.ok and self._plain_tree()
+        self.defaults = self.defaults_list([])
+        self.loaded = [loader._load_single_config(default=d, repo=self.repo).config for d in self.defaults]
 
-    def _defaults_list(self, extra: List[str]) -> List[ResultDefault]:
+    def defaults_list(self, extra: List[str]) -> List[ResultDefault]:
         from hydra.core.override_parser.overrides_parser import OverridesParser
         parsed = self.parsed + OverridesParser.create().parse_overrides(extra) if extra else self.parsed
         return create_defaults_list(repo=self.list_repo, config_name=self.config_name, overrides_list=parsed,
                                     prepend_hydra=True, skip_missing=False).defaults
+
+
+class GroupFold:
+    """Per (base, group): where the group's option sits in the defaults list, the other entries' share."""
+
+    def __init__(self, tree: BaseTree, group: str, base_node: Node) -> None:
+        self.tree, self.group = tree, group
+        self.loader, self.repo, self.list_repo, self.defaults = tree.loader, tree.repo, tree.list_repo, tree.defaults
+        slots = [i for i, d in enumerate(self.defaults) if d.package == group and not d.is_self and not d.primary]
+        self.slot = slots[0] if len(slots) == 1 else None
+        self.shares: Dict[int, DictConfig] = {  # the other entries' share of the group, in list order
+            i: OmegaConf.masked_copy(loaded, [group]) for i, loaded in enumerate(tree.loaded)
+            if i != self.slot and group in loaded.keys()}  # (`in` is False for a MISSING schema field)
+        self.ok = self.slot is not None and _same_node(self._fold(self.defaults[self.slot]), base_node)
+        self.plain = self.ok and self._plain_tree()
 
     def _fold(self, option_entry: ResultDefault) -> Optional[Node]:
         """Merge, in defaults-list order, each entry's share of the group (the option's entry swapped in)."""
@@ -115,7 +121,7 @@ class GroupFold:
         (the slow, exact check; the tests hold option_entry to it)."""
         entry = self.option_entry(option)
         expected = [entry if i == self.slot else d for i, d in enumerate(self.defaults)]
-        return entry is not None and [_entry(d) for d in self._defaults_list([f"{self.group}={option}"])] == [
+        return entry is not None and [_entry(d) for d in self.tree.defaults_list([f"{self.group}={option}"])] == [
             _entry(d) for d in expected]
 
     def node(self, option: str) -> Optional[Node]:
