@@ -31,6 +31,8 @@ def register_configs() -> None:
     (importing them earlier would bind them to classes that the scan then re-creates).
     """
     store = ConfigStore.instance()
+    if "tensorprobe_schema.yaml" in store.repo:  # already there: Hydra's plugin scan re-runs plugin modules
+        return                                  # for every job a joblib worker runs (Singleton.set_state)
     store.store(name="tensorprobe_schema", node=Config)
     store.store(group="hydra/sweeper", name="tensorprobe", node=TensorprobeSweeperConf, provider="tensorprobe")
     store.store(group="hydra/launcher", name="tensorprobe", node=TensorprobeLauncherConf, provider="tensorprobe")
