@@ -15,6 +15,7 @@ class TensorprobeSweeperConf:
     params: Optional[Dict[str, str]] = None  # sweep parameters, as hydra.sweeper.params of the basic sweeper
     fast_compose: bool = True                # compose job configs with runner.fastcompose (identical result)
     resume: bool = True                      # skip jobs whose results.csv already holds this config's results
+    plan_ahead: bool = True                  # in-process launcher: plan in a forked child while torch imports
 
 
 @dataclass

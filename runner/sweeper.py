@@ -3,13 +3,18 @@
 * fast, identical composition of every job's config (runner.fastcompose), done once per job;
 * resume: jobs whose results.csv in the sweep directory already holds this config's results are skipped;
 * `dry_run=true`: list every job with its key and config hash, and the table's size, then stop;
-* a progress line per finished job.
+* a progress line per finished job;
+* with the in-process launcher, planning runs in a forked child while this process imports torch
+  (runner.planahead; `hydra.sweeper.plan_ahead=false` turns it off).
 
 Jobs are handed to whatever launcher is configured (basic, joblib, submitit), in contiguous runs,
 so job numbers (and job directories) stay those of the full sweep.
 """
 from __future__ import annotations
 
+import importlib
+import logging
+import pickle
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence
@@ -21,6 +26,8 @@ from omegaconf import DictConfig, OmegaConf
 
 from . import interrupt, progress
 from .fastcompose import FastSweepConfigLoader
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -50,10 +57,11 @@ class _ComposedOnce(FastSweepConfigLoader):
 
 class TensorprobeSweeper(BasicSweeper):
     def __init__(self, max_batch_size: Optional[int] = None, params: Optional[Dict[str, str]] = None,
-                 fast_compose: bool = True, resume: bool = True) -> None:
+                 fast_compose: bool = True, resume: bool = True, plan_ahead: bool = True) -> None:
         super().__init__(max_batch_size=max_batch_size, params=params)
         self.fast_compose = fast_compose
         self.resume = resume
+        self.plan_ahead = plan_ahead
 
     def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig) -> None:
         if self.fast_compose:
@@ -74,6 +82,30 @@ class TensorprobeSweeper(BasicSweeper):
         done = self.resume and finished_hash(sweep_dir / subdir) == ident.config_hash
         return PlannedJob(idx, list(overrides), ident.key, ident.config_hash, done)
 
+    def _plan_ahead(self, jobs: List[Sequence[str]], sweep_dir: Path) -> Optional[List[PlannedJob]]:
+        """Plan in a forked child while this process imports the job code (runner.planahead), for the
+        in-process launcher, whose jobs run here; None where that does not apply or did not work."""
+        from . import planahead
+        from .launcher import TensorprobeLauncher
+        from .task import KNOWN
+        loader = self.hydra_context.config_loader
+        if not (isinstance(loader, _ComposedOnce) and isinstance(self.launcher, TensorprobeLauncher)
+                and planahead.possible() and _pickles(self.config)):
+            return None
+
+        def plan():
+            plans = [self._plan(i, job, sweep_dir) for i, job in enumerate(jobs)]
+            return plans, loader.ready, KNOWN
+
+        got = planahead.run(plan, warm=lambda: importlib.import_module("runner.job"))
+        if got is None:
+            return None
+        plans, ready, known = got
+        loader.ready.update(ready)
+        KNOWN.update(known)
+        log.debug("planned %d jobs in a forked child while importing the job code", len(plans))
+        return plans
+
     def sweep(self, arguments: List[str]) -> Any:
         assert self.config is not None and self.launcher is not None and self.hydra_context is not None
         params = self._parse_config() + list(arguments)
@@ -85,7 +117,9 @@ class TensorprobeSweeper(BasicSweeper):
         if not dry_run:
             sweep_dir.mkdir(parents=True, exist_ok=True)
             OmegaConf.save(self.config, sweep_dir / "multirun.yaml")
-        plans = [self._plan(i, job, sweep_dir) for i, job in enumerate(jobs)]
+        plans = self._plan_ahead(jobs, sweep_dir) if self.plan_ahead and not dry_run and len(jobs) > 1 else None
+        if plans is None:
+            plans = [self._plan(i, job, sweep_dir) for i, job in enumerate(jobs)]
         if dry_run:
             from .dryrun import print_plan
             print_plan(plans, self.hydra_context.config_loader, self.config)
@@ -108,6 +142,15 @@ class TensorprobeSweeper(BasicSweeper):
         finally:
             progress.current = None
         return returns
+
+
+def _pickles(config: DictConfig) -> bool:
+    """Job configs can travel back from the planning child (a plugin's re-imported schema class cannot)."""
+    try:
+        pickle.dumps(config)
+    except Exception:  # noqa: BLE001
+        return False
+    return True
 
 
 def _job_subdir(config: DictConfig, idx: int) -> str:

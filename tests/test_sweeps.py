@@ -101,3 +101,26 @@ def test_sweep_without_report_never_imports_pandas(tmp_path):
     assert out.stdout.strip().splitlines()[-1] == "pandas imported: False"
     table = read_csv(tmp_path / "results.csv")
     assert list(table.tensor) == ["t", "w", "count"] and set(table.status) == {"ok"}
+
+
+def test_planning_ahead_changes_nothing(tmp_path):
+    """Planning in a forked child (the default) gives the same jobs, configs and table as planning here."""
+    args = ["variant=tensor,int_buffer,tied_parameters", "export=none,onnx_legacy", NO_REPORT]
+    ahead = run_cli("runner", "-m", *args, f"hydra.sweep.dir={tmp_path / 'ahead'}", "hydra.verbose=[runner.sweeper]")
+    here = run_cli("runner", "-m", *args, f"hydra.sweep.dir={tmp_path / 'here'}", "hydra.verbose=[runner.sweeper]",
+                   "hydra.sweeper.plan_ahead=false")
+    assert ahead.returncode == 0 and here.returncode == 0, (ahead.stderr[-2000:], here.stderr[-2000:])
+    assert "planned 6 jobs in a forked child" in ahead.stdout + ahead.stderr
+    assert "forked child" not in here.stdout + here.stderr
+    assert _compare(tmp_path / "ahead", tmp_path / "here").returncode == 0
+    for job in range(6):
+        a, b = (tmp_path / d / str(job) / ".hydra" / "config.yaml" for d in ("ahead", "here"))
+        assert a.read_text() == b.read_text()
+
+
+def test_a_bad_option_fails_the_same_with_planning_ahead(tmp_path):
+    outs = [run_cli("runner", "-m", "variant=tensor,nope", NO_REPORT, f"hydra.sweep.dir={tmp_path / str(i)}", *extra)
+            for i, extra in enumerate([[], ["hydra.sweeper.plan_ahead=false"]])]
+    assert [o.returncode for o in outs] == [2, 2]
+    assert outs[0].stderr == outs[1].stderr
+    assert outs[0].stderr.startswith("tensorprobe: error:") and "variant/nope" in outs[0].stderr
