@@ -54,7 +54,7 @@ class FastSweepConfigLoader:
         self._nodes: Dict[Tuple[Tuple[str, ...], str, str], Optional[Any]] = {}
         self._shared: Optional[_SharedRepositoryLoader] = None
         self._trees: Dict[Tuple[str, ...], BaseTree] = {}
-        self._folds: Dict[Tuple[Tuple[str, ...], str], GroupFold] = {}
+        self._folds: Dict[Tuple[Tuple[str, ...], str], Optional[GroupFold]] = {}
         self._parsed: Dict[str, Override] = {}
         self._templates: Dict[Tuple[Any, ...], DictConfig] = {}
         self._seen: set = set()
@@ -105,21 +105,27 @@ class FastSweepConfigLoader:
             self._base[structural] = self._hydra_compose(master, list(structural))
         return self._base[structural]
 
-    def _fold(self, master: DictConfig, structural: Tuple[str, ...], group: str) -> GroupFold:
+    def _fold(self, master: DictConfig, structural: Tuple[str, ...], group: str) -> Optional[GroupFold]:
+        """The group's fold for this base; None if building it failed (Hydra then composes those jobs)."""
         key = (structural, group)
         if key not in self._folds:
-            if structural not in self._trees:
-                overrides = list(master.hydra.overrides.hydra) + list(structural)
-                self._trees[structural] = BaseTree(self._shared_loader(), master.hydra.job.config_name, overrides)
-            base = self._base_config(master, structural)
-            self._folds[key] = GroupFold(self._trees[structural], group, base._get_node(group))
+            base = self._base_config(master, structural)  # Hydra's own errors surface here, unchanged
+            try:
+                if structural not in self._trees:
+                    overrides = list(master.hydra.overrides.hydra) + list(structural)
+                    self._trees[structural] = BaseTree(self._shared_loader(), master.hydra.job.config_name,
+                                                       overrides)
+                self._folds[key] = GroupFold(self._trees[structural], group, base._get_node(group))
+            except Exception:  # noqa: BLE001 - a tree this shortcut cannot read: no shortcut
+                self._folds[key] = None
         return self._folds[key]
 
     def _node(self, master: DictConfig, structural: Tuple[str, ...], group: str, option: str):
         """The composed group node for this option, or None if the option reaches outside its node."""
         key = (structural, group, option)
         if key not in self._nodes:
-            node = self._fold(master, structural, group).node(option)
+            fold = self._fold(master, structural, group)
+            node = fold.node(option) if fold is not None else None
             if node is not None:
                 self.folded += 1
                 self._nodes[key] = _detached(node)

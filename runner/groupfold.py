@@ -68,8 +68,11 @@ class GroupFold:
         self.shares: Dict[int, DictConfig] = {  # the other entries' share of the group, in list order
             i: OmegaConf.masked_copy(loaded, [group]) for i, loaded in enumerate(tree.loaded)
             if i != self.slot and group in loaded.keys()}  # (`in` is False for a MISSING schema field)
-        self.ok = self.slot is not None and _same_node(self._fold(self.defaults[self.slot]), base_node)
-        self.plain = self.ok and self._plain_tree()
+        try:
+            self.ok = self.slot is not None and _same_node(self._fold(self.defaults[self.slot]), base_node)
+            self.plain = self.ok and self._plain_tree()
+        except Exception:  # noqa: BLE001 - a tree this shortcut cannot read: Hydra composes every option
+            self.ok = self.plain = False
 
     def _fold(self, option_entry: ResultDefault) -> Optional[Node]:
         """Merge, in defaults-list order, each entry's share of the group (the option's entry swapped in)."""

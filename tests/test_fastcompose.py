@@ -146,3 +146,20 @@ def test_fold_refuses_what_it_does_not_model(tmp_path):
         assert fast._fold(master, (), "a").node("pulls") is None
         assert fast.folded == 2  # y and x; the config's own `a.extra` (in _self_) is merged into both
         assert fast.load_sweep_config(master, ["a=y"]).a.extra == 1
+
+
+def test_a_fold_that_cannot_be_built_leaves_the_job_to_hydra(monkeypatch):
+    import runner.fastcompose as fastcompose
+
+    def unreadable(*args, **kwargs):
+        raise RuntimeError("a config tree the shortcut cannot read")
+    monkeypatch.setattr(fastcompose, "BaseTree", unreadable)
+    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+        loader = GlobalHydra.instance().config_loader()
+        master = loader.load_configuration("config", overrides=[], run_mode=RunMode.MULTIRUN)
+        fast = FastSweepConfigLoader(loader)
+        for overrides in (["variant=buffer"], ["variant=buffer", "export=onnx_legacy", "seed=2"]):
+            expected = loader.load_sweep_config(master, overrides)
+            got = fast.load_sweep_config(master, overrides)
+            assert _comparable(got) == _comparable(expected)
+        assert fast.folded == 0 and fast.composed_by_hydra >= 3  # base + one composition per option
