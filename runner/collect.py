@@ -53,7 +53,7 @@ def collect(sweep_dir: Path) -> Collected:
         if not (d / RESULTS_FILE).is_file():
             missing.append(d)
             continue
-        header, rows = read_rows(d / RESULTS_FILE)  # csv, not pandas: one DataFrame for the whole sweep
+        header, rows = read_rows(d / RESULTS_FILE)  # csv, not pandas: a sweep process never imports it
         columns += [c for c in header if c not in columns]
         records += [dict(zip(header, row)) for row in rows]
         found += 1

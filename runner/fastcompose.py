@@ -126,14 +126,13 @@ class FastSweepConfigLoader:
         if key not in self._nodes:
             fold = self._fold(master, structural, group)
             node = fold.node(option) if fold is not None else None
-            if node is not None:
+            if node is None:  # Hydra composes base + option; used if only the option's node changed
+                base = self._base_config(master, structural)
+                with_option = self._hydra_compose(master, list(structural) + [f"{group}={option}"])
+                node = with_option._get_node(group) if _only_node_differs(base, with_option, group) else None
+            else:
                 self.folded += 1
-                self._nodes[key] = _detached(node)
-                return node
-            base = self._base_config(master, structural)
-            with_option = self._hydra_compose(master, list(structural) + [f"{group}={option}"])
-            same = _only_node_differs(base, with_option, group)
-            self._nodes[key] = _detached(with_option._get_node(group)) if same else None
+            self._nodes[key] = _detached(node) if node is not None else None
         return self._nodes[key]
 
     def _parse(self, lines: Sequence[str]) -> List[Override]:
@@ -237,5 +236,5 @@ def _only_node_differs(base: DictConfig, other: DictConfig, group: str) -> bool:
         c["hydra"]["runtime"]["choices"].pop(group, None)
         c["hydra"]["overrides"]["task"] = []
         c["hydra"]["job"]["override_dirname"] = ""
-    return (a == b and list(a) == list(b) and list(base.keys()) == list(other.keys())
+    return (a == b and list(base.keys()) == list(other.keys())
             and OmegaConf.get_type(base, group) is OmegaConf.get_type(other, group))

@@ -27,7 +27,8 @@ from hydra._internal.config_loader_impl import ConfigLoaderImpl
 from hydra._internal.config_repository import CachingConfigRepository
 from hydra._internal.defaults_list import create_defaults_list
 from hydra.core.default_element import ResultDefault
-from omegaconf import DictConfig, Node, OmegaConf, flag_override
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from omegaconf import Container, DictConfig, Node, OmegaConf, flag_override
 from omegaconf.errors import OmegaConfBaseException
 
 from .configcopy import copy_config as _copy
@@ -51,7 +52,6 @@ class BaseTree:
         self.loaded = [loader._load_single_config(default=d, repo=self.repo).config for d in self.defaults]
 
     def defaults_list(self, extra: List[str]) -> List[ResultDefault]:
-        from hydra.core.override_parser.overrides_parser import OverridesParser
         parsed = self.parsed + OverridesParser.create().parse_overrides(extra) if extra else self.parsed
         return create_defaults_list(repo=self.list_repo, config_name=self.config_name, overrides_list=parsed,
                                     prepend_hydra=True, skip_missing=False).defaults
@@ -69,7 +69,7 @@ class GroupFold:
             i: OmegaConf.masked_copy(loaded, [group]) for i, loaded in enumerate(tree.loaded)
             if i != self.slot and group in loaded.keys()}  # (`in` is False for a MISSING schema field)
         try:
-            self.ok = self.slot is not None and _same_node(self._fold(self.defaults[self.slot]), base_node)
+            self.ok = self.slot is not None and same_node(self._fold(self.defaults[self.slot]), base_node)
             self.plain = self.ok and self._plain_tree()
         except Exception:  # noqa: BLE001 - a tree this shortcut cannot read: Hydra composes every option
             self.ok = self.plain = False
@@ -138,7 +138,7 @@ class GroupFold:
             return None
 
 
-def _same_node(a: Any, b: Any) -> bool:
+def same_node(a: Any, b: Any) -> bool:
     """Node classes, metadata (types, flags, keys) and values equal, all the way down."""
     if type(a) is not type(b):
         return False
@@ -147,13 +147,8 @@ def _same_node(a: Any, b: Any) -> bool:
         ma.resolver_cache = mb.resolver_cache = None
         if ma != mb:
             return False
-    if isinstance(a, DictConfig):
-        if a._is_none() or a._is_missing() or a._is_interpolation():
-            return a._value() == b._value()
-        ka, kb = list(a.keys()), list(b.keys())
-        return ka == kb and all(_same_node(a._get_node(k), b._get_node(k)) for k in ka)
-    if OmegaConf.is_list(a):
-        if a._is_none() or a._is_missing() or a._is_interpolation():
-            return a._value() == b._value()
-        return len(a) == len(b) and all(_same_node(a._get_node(i), b._get_node(i)) for i in range(len(a)))
-    return a._value() == b._value()
+    if not isinstance(a, Container) or a._is_none() or a._is_missing() or a._is_interpolation():
+        return a._value() == b._value()
+    ka = list(a.keys()) if isinstance(a, DictConfig) else list(range(len(a)))
+    kb = list(b.keys()) if isinstance(b, DictConfig) else list(range(len(b)))
+    return ka == kb and all(same_node(a._get_node(k), b._get_node(k)) for k in ka)

@@ -63,11 +63,6 @@ def to_frame(rows: Iterable[Mapping]) -> "pd.DataFrame":
     return pd.DataFrame(records, columns=COLUMNS, dtype=str)
 
 
-def write_atomic(frame: "pd.DataFrame", path: os.PathLike) -> Path:
-    """Write a table as CSV atomically (see _atomic)."""
-    return _atomic(path, lambda f: frame.to_csv(f, index=False))
-
-
 def write_rows_atomic(rows: Iterable[Mapping], path: os.PathLike, columns: Sequence[str] = COLUMNS) -> Path:
     """Rows (dicts) as CSV with these columns, atomically, without building a DataFrame."""
     def write(f):

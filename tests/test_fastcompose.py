@@ -10,7 +10,7 @@ from omegaconf import OmegaConf
 from runner.app import CONFIG_DIR
 from runner.configstore import register_configs
 from runner.fastcompose import FastSweepConfigLoader
-from runner.groupfold import _same_node
+from runner.groupfold import same_node
 
 register_configs()
 
@@ -55,7 +55,7 @@ def test_every_job_config_equals_hydras(jobs):
             assert _comparable(got) == _comparable(expected), overrides
             assert _types(got) == _types(expected), overrides
             for key in expected:  # node classes and metadata (ref/object types, flags) too
-                assert key == "hydra" or _same_node(got._get_node(key), expected._get_node(key)), (overrides, key)
+                assert key == "hydra" or same_node(got._get_node(key), expected._get_node(key)), (overrides, key)
             assert OmegaConf.to_yaml(got) == OmegaConf.to_yaml(expected).replace(
                 str(expected.hydra.runtime.cwd), str(got.hydra.runtime.cwd))
         assert fast.composed_fast >= len(jobs)  # the fast path was really taken
@@ -89,7 +89,7 @@ def test_folded_group_node_is_hydras_node(group):
             assert folded is not None, option
             assert fold.defaults_list_agrees(option), option  # the cheap check matches Hydra's defaults list
             expected = loader.load_sweep_config(master, [f"{group}={option}"])._get_node(group)
-            assert _same_node(folded, expected), option
+            assert same_node(folded, expected), option
 
 
 def _same_as_hydra(conf_dir, group, options):
