@@ -1,23 +1,23 @@
-"""The Hydra entry point: compose, hand the config to runner.task, turn bad input into one line."""
+"""The Hydra entry point: compose, hand the config to runner.job.task, turn bad input into one line."""
 from __future__ import annotations
 
 import os
 import sys
-from pathlib import Path
 
 import hydra
 from omegaconf import DictConfig
 
-from .configstore import register_configs
-from .errors import describe_exception
+import runner
+from runner.configstore import register_configs
+from runner.errors import describe_exception
 
 
-CONFIG_DIR = str(Path(__file__).resolve().parent.parent / "conf")
+CONFIG_DIR = str(runner.CONFIG_DIR)
 
 
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="config")
 def _hydra_main(cfg: DictConfig) -> int:
-    from .task import run_task  # torch is imported only when a job runs, not for --help
+    from runner.job.task import run_task  # torch is imported only when a job runs, not for --help
     return run_task(cfg)
 
 
@@ -25,12 +25,12 @@ def main() -> None:
     """Run the app; without HYDRA_FULL_ERROR=1, any error is one line on stderr and exit code 2."""
     register_configs()
     if sys.argv[1:] in (["--help"], ["-h"]):
-        from .apphelp import render_help
+        from runner.apphelp import render_help
         print(render_help(CONFIG_DIR))
         return
     wants_traceback = os.environ.get("HYDRA_FULL_ERROR") == "1"
     os.environ["HYDRA_FULL_ERROR"] = "1"  # let Hydra raise, so the message is ours to format
-    from . import interrupt
+    from runner.sweep import interrupt
     try:
         _hydra_main()
     except KeyboardInterrupt:

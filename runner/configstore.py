@@ -4,7 +4,7 @@ from typing import Dict, Optional
 
 from hydra.core.config_store import ConfigStore
 
-from .schema import Config
+from runner.schema import Config
 
 
 @dataclass

@@ -51,7 +51,7 @@ def _allowed_keys(text: str) -> str:
     """For "Key 'x' not in 'SomeConfig'": the keys that schema class does accept."""
     from dataclasses import fields
 
-    from . import schema
+    from runner import schema
     m = re.search(r"Key '[^']+' not in '(\w+)'", text)
     cls = getattr(schema, m.group(1), None) if m else None
     return f"; allowed: {', '.join(f.name for f in fields(cls))}" if cls is not None else ""

@@ -13,11 +13,11 @@ from omegaconf import OmegaConf, open_dict
 
 from runner.app import CONFIG_DIR
 from runner.configstore import register_configs
-from runner.job import run_job
-from runner.jobkey import JobIdentity
+from runner.job.pipeline import run_job
+from runner.job.identity import JobIdentity
 from runner.schema import GROUPS
-from runner.table import to_frame
-from runner.validate import check_config
+from runner.table.csvfile import to_frame
+from runner.job.validate import check_config
 
 ROOT = Path(__file__).resolve().parent.parent
 register_configs()

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from .conftest import ROOT, read_csv, run_cli
+from tests.conftest import ROOT, read_csv, run_cli
 
 pytestmark = pytest.mark.slow
 

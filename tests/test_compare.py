@@ -4,7 +4,7 @@ import json
 import pandas as pd
 import pytest
 
-from .conftest import read_csv, run_cli
+from tests.conftest import read_csv, run_cli
 
 pytestmark = pytest.mark.slow
 

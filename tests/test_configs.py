@@ -6,11 +6,11 @@ from omegaconf import OmegaConf
 
 from runner.app import CONFIG_DIR
 from runner.errors import ConfigError
-from runner.jobkey import job_key
+from runner.job.identity import job_key
 from runner.schema import GROUPS, Config
-from runner.validate import check_config
+from runner.job.validate import check_config
 
-from .conftest import compose_config, run_config
+from tests.conftest import compose_config, run_config
 
 OPTIONS = [(g, p.stem) for g in GROUPS for p in sorted((Path(CONFIG_DIR) / g).glob("*.yaml"))]
 VARIANTS = [o for g, o in OPTIONS if g == "variant"]

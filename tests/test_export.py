@@ -4,7 +4,7 @@ import sys
 
 import pytest
 
-from .conftest import ROOT, read_csv, run_cli
+from tests.conftest import ROOT, read_csv, run_cli
 
 GENERIC = ["tensor", "tensor_requires_grad", "parameter", "parameter_frozen", "register_parameter", "buffer",
            "buffer_nonpersistent", "int_buffer", "unused_parameter"]

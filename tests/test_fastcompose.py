@@ -9,8 +9,8 @@ from omegaconf import OmegaConf
 
 from runner.app import CONFIG_DIR
 from runner.configstore import register_configs
-from runner.fastcompose import FastSweepConfigLoader
-from runner.groupfold import same_node
+from runner.sweep.fastcompose import FastSweepConfigLoader
+from runner.sweep.groupfold import same_node
 
 register_configs()
 
@@ -149,7 +149,7 @@ def test_fold_refuses_what_it_does_not_model(tmp_path):
 
 
 def test_a_fold_that_cannot_be_built_leaves_the_job_to_hydra(monkeypatch):
-    import runner.fastcompose as fastcompose
+    import runner.sweep.fastcompose as fastcompose
 
     def unreadable(*args, **kwargs):
         raise RuntimeError("a config tree the shortcut cannot read")

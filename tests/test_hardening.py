@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import ROOT, read_csv, run_cli
+from tests.conftest import ROOT, read_csv, run_cli
 
 NO_REPORT = "hydra.callbacks.sweep_table.report=false"
 

@@ -3,7 +3,7 @@ import sys
 
 import pytest
 
-from runner import planahead
+from runner.sweep import planahead
 
 linux_only = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="plan-ahead forks only on Linux")
 

@@ -7,9 +7,9 @@ from omegaconf import open_dict
 
 from runner.app import CONFIG_DIR
 from runner.errors import ConfigError, describe_exception
-from runner.task import typed_config
+from runner.job.task import typed_config
 
-from .conftest import run_config  # noqa: F401 - registers configs
+from tests.conftest import run_config  # noqa: F401 - registers configs
 
 KINDS = st.sampled_from(["parameter", "buffer", "tensor", "parmeter"])
 DTYPES = st.sampled_from(["float32", "float64", "int64", "bool", "float16", "complex"])
@@ -27,9 +27,9 @@ VARIANT = st.fixed_dictionaries({
 def test_generated_variant_runs_or_fails_in_one_line(tmp_path_factory, variant):
     from hydra.utils import instantiate
 
-    from runner.job import run_job
-    from runner.jobkey import JobIdentity
-    from runner.table import to_frame
+    from runner.job.pipeline import run_job
+    from runner.job.identity import JobIdentity
+    from runner.table.csvfile import to_frame
     folder = tmp_path_factory.mktemp("conf")
     (folder / "variant").mkdir()
     (folder / "variant" / "gen.yaml").write_text(yaml.safe_dump(variant))

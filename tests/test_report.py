@@ -2,10 +2,10 @@
 import pandas as pd
 import pytest
 
-from runner.claims import Claim, judge
-from runner.report import write_report
+from runner.analysis.claims import Claim, judge
+from runner.analysis.report import write_report
 
-from .conftest import read_csv, run_cli
+from tests.conftest import read_csv, run_cli
 
 
 def _table(rows):

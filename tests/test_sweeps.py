@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import read_csv, run_cli
+from tests.conftest import read_csv, run_cli
 
 pytestmark = pytest.mark.slow
 NO_REPORT = "hydra.callbacks.sweep_table.report=false"
@@ -106,8 +106,8 @@ def test_sweep_without_report_never_imports_pandas(tmp_path):
 def test_planning_ahead_changes_nothing(tmp_path):
     """Planning in a forked child (the default) gives the same jobs, configs and table as planning here."""
     args = ["variant=tensor,int_buffer,tied_parameters", "export=none,onnx_legacy", NO_REPORT]
-    ahead = run_cli("runner", "-m", *args, f"hydra.sweep.dir={tmp_path / 'ahead'}", "hydra.verbose=[runner.sweeper]")
-    here = run_cli("runner", "-m", *args, f"hydra.sweep.dir={tmp_path / 'here'}", "hydra.verbose=[runner.sweeper]",
+    ahead = run_cli("runner", "-m", *args, f"hydra.sweep.dir={tmp_path / 'ahead'}", "hydra.verbose=[runner.sweep.sweeper]")
+    here = run_cli("runner", "-m", *args, f"hydra.sweep.dir={tmp_path / 'here'}", "hydra.verbose=[runner.sweep.sweeper]",
                    "hydra.sweeper.plan_ahead=false")
     assert ahead.returncode == 0 and here.returncode == 0, (ahead.stderr[-2000:], here.stderr[-2000:])
     assert "planned 6 jobs in a forked child" in ahead.stdout + ahead.stderr

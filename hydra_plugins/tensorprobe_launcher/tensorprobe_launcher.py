@@ -1,9 +1,9 @@
 """`hydra/launcher=tensorprobe`: Hydra loads launchers only from hydra_plugins; the logic is in runner.launcher."""
 from runner.configstore import register_configs
-from runner.launcher import TensorprobeLauncher as _Launcher
+from runner.sweep.launcher import TensorprobeLauncher as _Launcher
 
 register_configs()
 
 
 class TensorprobeLauncher(_Launcher):
-    """See runner.launcher.TensorprobeLauncher."""
+    """See runner.sweep.launcher.TensorprobeLauncher."""

@@ -1,9 +1,9 @@
 """`hydra/sweeper=tensorprobe`: Hydra loads sweepers only from hydra_plugins; the logic is in runner.sweeper."""
 from runner.configstore import register_configs
-from runner.sweeper import TensorprobeSweeper as _Sweeper
+from runner.sweep.sweeper import TensorprobeSweeper as _Sweeper
 
 register_configs()
 
 
 class TensorprobeSweeper(_Sweeper):
-    """See runner.sweeper.TensorprobeSweeper."""
+    """See runner.sweep.sweeper.TensorprobeSweeper."""

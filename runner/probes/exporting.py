@@ -10,10 +10,10 @@ from typing import Dict, List
 import torch
 from torch import nn
 
-from ..errors import exception_text
-from ..schema import ExportConfig, Exporter
-from .discover import TensorRef, resolve, same_value, snapshot
-from .quiet import quiet
+from runner.errors import exception_text
+from runner.schema import ExportConfig, Exporter
+from runner.probes.discover import TensorRef, resolve, same_value, snapshot
+from runner.probes.quiet import quiet
 
 
 def aliases(module: nn.Module, refs: List[TensorRef]) -> Dict[str, List[str]]:
@@ -43,9 +43,9 @@ def export_outcomes(module: nn.Module, refs: List[TensorRef], x: torch.Tensor,
     try:
         with quiet():
             if cfg.exporter is Exporter.torch_export:
-                from .torch_export import export_and_locate
+                from runner.probes.torch_export import export_and_locate
             else:
-                from .onnx_export import export_and_locate
+                from runner.probes.onnx_export import export_and_locate
             located = export_and_locate(exported, refs, names, x, cfg, output_dir)
     except Exception as exc:
         located = {p: {"export_role": "error", "export_error": exception_text(exc)} for p in rows}

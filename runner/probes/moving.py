@@ -7,8 +7,8 @@ from typing import Dict, List
 import torch
 from torch import nn
 
-from ..errors import exception_text
-from .discover import TensorRef, resolve
+from runner.errors import exception_text
+from runner.probes.discover import TensorRef, resolve
 
 
 def follows(module: nn.Module, refs: List[TensorRef], move_to: str) -> Dict[str, dict]:

@@ -12,9 +12,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..errors import exception_text
-from ..schema import ExportConfig, Exporter
-from .discover import TensorRef, resolve
+from runner.errors import exception_text
+from runner.schema import ExportConfig, Exporter
+from runner.probes.discover import TensorRef, resolve
 
 ONNX_FILE = "model.onnx"
 _OPTIONS = {

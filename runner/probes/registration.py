@@ -5,7 +5,7 @@ from typing import Dict, List
 
 from torch import nn
 
-from .discover import TensorRef, is_persistent, resolve
+from runner.probes.discover import TensorRef, is_persistent, resolve
 
 
 def dtype_name(dtype) -> str:

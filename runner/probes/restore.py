@@ -7,8 +7,8 @@ from typing import Callable, Dict, List
 import torch
 from torch import nn
 
-from ..errors import exception_text
-from .discover import TensorRef, resolve, same_value, snapshot
+from runner.errors import exception_text
+from runner.probes.discover import TensorRef, resolve, same_value, snapshot
 
 
 def _differ_from(t: torch.Tensor, saved: torch.Tensor) -> None:

@@ -8,8 +8,8 @@ from typing import Dict, List
 import torch
 from torch import nn
 
-from ..schema import ExportConfig
-from .discover import TensorRef
+from runner.schema import ExportConfig
+from runner.probes.discover import TensorRef
 
 ROLES = {"PARAMETER": "parameter", "BUFFER": "buffer", "CONSTANT_TENSOR": "constant_tensor"}
 

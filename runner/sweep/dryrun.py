@@ -6,10 +6,10 @@ from typing import Dict
 
 def expected_rows(cfg, variant_choice: str) -> int:
     """Rows this job will produce: its tensors (one row if it would be skipped or fail)."""
-    from .devices import resolve_device
-    from .build import build_module
-    from .probes.discover import discover
-    from .task import typed_config
+    from runner.job.devices import resolve_device
+    from runner.job.build import build_module
+    from runner.probes.discover import discover
+    from runner.job.task import typed_config
     try:
         typed = typed_config(cfg, variant_choice)
         if resolve_device(typed.device.type.value)[0] is None:

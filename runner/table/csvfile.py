@@ -1,4 +1,4 @@
-"""The results table: its columns (the contract of DESIGN.md), CSV encoding, atomic writes, reading back.
+"""Results tables on disk: CSV cell encoding, atomic writes, strict reading back.
 
 No torch here: compare, collect and report read tables without it. pandas is imported only by the
 functions that return or take a DataFrame: a sweep process writes and collects tables with csv alone.
@@ -9,41 +9,14 @@ import csv
 import os
 import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterable, List, Mapping, Sequence
+from typing import TYPE_CHECKING, Iterable, Mapping, Sequence
+
+from runner.table.columns import COLUMNS
+
+RESULTS_FILE = "results.csv"  # each job's table, and the sweep's, under this name
 
 if TYPE_CHECKING:
     import pandas as pd
-
-KEY_COLUMNS = ["job", "variant", "optimizer", "update", "device", "export", "seed"]
-CONTRACT_COLUMNS = KEY_COLUMNS + [
-    "status", "reason", "tensor",
-    "declared_as", "persistent", "requires_grad", "dtype", "shape",
-    "in_parameters", "in_buffers", "in_state_dict",
-    "grad", "updated", "update_error",
-    "follows_dtype", "follows_device", "restored",
-    "export_role", "export_name", "export_error", "mutated_by_export", "ort_max_abs_diff",
-    "torch_version", "onnx_version", "onnxruntime_version", "python_version", "platform",
-    "job_seconds",
-]
-# Further columns, after the contract ones: details that explain an outcome.
-EXTRA_COLUMNS = [
-    "alias_of",          # first path of the same tensor object (tied weights), else empty
-    "has_is_param",      # the tensor carries the _is_param attribute
-    "grad_after_zero_grad",  # none|zero|nonzero after optimizer.zero_grad() (model.zero_grad() for manual styles)
-    "train_error_at",    # setup | forward | loss | backward | update: where update_error was raised
-    "loss",              # the last training loss (non-finite stops training, see update_error)
-    "move_error",        # an exception from module.to(...)
-    "restore_error",     # an exception from the state_dict round trip
-    "resolved_device",   # the torch device the job ran on (device=auto resolves here)
-    "export_file",       # the artifact written into the job directory
-    "export_seconds",    # wall time of the export stage: copy, export call, locating, verifying
-    "export_call_seconds",  # wall time of the bare exporter call (torch.export.export / torch.onnx.export)
-    "config_hash",       # hash of the job's resolved config (resume, dedup)
-]
-COLUMNS = CONTRACT_COLUMNS + EXTRA_COLUMNS
-ENVIRONMENT_COLUMNS = ["torch_version", "onnx_version", "onnxruntime_version", "python_version", "platform"]
-TIMING_COLUMNS = ["job_seconds"]
-RESULTS_FILE = "results.csv"
 
 
 def _cell(value) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Optional
 
-from .table import RESULTS_FILE, TableError, read_rows
+from runner.table.csvfile import RESULTS_FILE, TableError, read_rows
 
 
 def finished_hash(job_dir: Path) -> Optional[str]:

@@ -31,7 +31,7 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import Container, DictConfig, Node, OmegaConf, flag_override
 from omegaconf.errors import OmegaConfBaseException
 
-from .configcopy import copy_config as _copy
+from runner.sweep.configcopy import copy_config as _copy
 
 
 def _entry(d: ResultDefault) -> Tuple[Any, ...]:

@@ -6,7 +6,7 @@ import json
 from dataclasses import dataclass, fields
 from typing import Any, Dict, Iterable, Mapping, Tuple
 
-from .schema import GROUPS, PLAIN_KEYS, Config
+from runner.schema import GROUPS, PLAIN_KEYS, Config
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ from typing import Any, Dict
 import torch
 from torch import nn
 
-from .schema import AttributeConfig, Kind, VariantConfig, Via
+from runner.schema import AttributeConfig, Kind, VariantConfig, Via
 
 
 def attribute_spec(a: AttributeConfig) -> Dict[str, Any]:

@@ -13,11 +13,11 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from .errors import ConfigError, exception_text
-from .jobkey import JobIdentity, config_hash, job_key
-from .schema import GROUPS, PLAIN_KEYS, Config
-from .table import RESULTS_FILE, to_frame, write_rows_atomic
-from .validate import check_config
+from runner.errors import ConfigError, exception_text
+from runner.job.identity import JobIdentity, config_hash, job_key
+from runner.schema import GROUPS, PLAIN_KEYS, Config
+from runner.table.csvfile import RESULTS_FILE, to_frame, write_rows_atomic
+from runner.job.validate import check_config
 
 log = logging.getLogger("tensorprobe")
 SUMMARY_COLUMNS = ["tensor", "declared_as", "in_parameters", "in_buffers", "in_state_dict", "grad",
@@ -62,7 +62,7 @@ def typed_config(cfg: DictConfig, variant_choice: str) -> Config:
 
 def run_task(cfg: DictConfig) -> dict:
     """Run one job and write its results.csv; in a sweep, record even a config error as the job's row."""
-    from .job import run_job
+    from runner.job.pipeline import run_job
     hc = HydraConfig.get()
     output_dir = Path(hc.runtime.output_dir)
     ident = KNOWN.pop(tuple(hc.overrides.task), None) or identify(cfg, hc.runtime.choices, hc.overrides.task)

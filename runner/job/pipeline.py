@@ -9,18 +9,18 @@ from typing import Callable, Dict, List
 
 import torch
 
-from .build import build_module, make_input, seed_all
-from .devices import resolve_device
-from .environment import environment
-from .errors import exception_text
-from .jobkey import JobIdentity
-from .probes.discover import discover
-from .probes.exporting import export_outcomes
-from .probes.moving import follows
-from .probes.registration import registration
-from .probes.restore import round_trip
-from .probes.training import train
-from .schema import Config
+from runner.job.build import build_module, make_input, seed_all
+from runner.job.devices import resolve_device
+from runner.job.environment import environment
+from runner.errors import exception_text
+from runner.job.identity import JobIdentity
+from runner.probes.discover import discover
+from runner.probes.exporting import export_outcomes
+from runner.probes.moving import follows
+from runner.probes.registration import registration
+from runner.probes.restore import round_trip
+from runner.probes.training import train
+from runner.schema import Config
 
 
 def _base_row(cfg: Config, ident: JobIdentity) -> dict:

@@ -38,8 +38,8 @@ from hydra.core.override_parser.types import Override, OverrideType
 
 from omegaconf import DictConfig, Node, OmegaConf, flag_override, open_dict
 
-from .configcopy import copy_config as _copy
-from .groupfold import BaseTree, GroupFold
+from runner.sweep.configcopy import copy_config as _copy
+from runner.sweep.groupfold import BaseTree, GroupFold
 
 TEMPLATES_KEPT = 16  # configs with their group nodes in, for choices that repeat (oldest dropped first)
 

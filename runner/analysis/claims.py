@@ -16,7 +16,7 @@ from typing import Dict, List, Sequence
 import pandas as pd
 import yaml
 
-from .table import TableError
+from runner.table.csvfile import TableError
 
 VERDICTS = ("holds", "refuted", "depends", "untested")
 # Columns tried, in order, to explain a claim that holds for some rows only.

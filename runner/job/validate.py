@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from typing import Iterable, List
 
-from .errors import ConfigError
-from .schema import Config, Exporter, Kind, Via
+from runner.errors import ConfigError
+from runner.schema import Config, Exporter, Kind, Via
 
 _ONNX_ONLY = ("opset_version", "do_constant_folding", "export_params")
 _EXPORTER_ONLY = {

@@ -22,7 +22,7 @@ class SweepTable(Callback):
         self.report = report
 
     def on_job_end(self, config: DictConfig, job_return: Any, **kwargs: Any) -> None:
-        from . import progress
+        from runner.sweep import progress
         if progress.current is None:  # not the sweeper's process (parallel workers) or not a sweep
             return
         value = getattr(job_return, "_return_value", None)  # the property re-raises a failed job's exception
@@ -31,7 +31,7 @@ class SweepTable(Callback):
         progress.current.job_done(label, summary.get("status", "?"), summary.get("seconds", 0.0))
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
-        from .collect import collect, summary
+        from runner.table.collect import collect, summary
         if config.get("dry_run"):
             return
         sweep_dir = Path(config.hydra.sweep.dir)
@@ -42,7 +42,7 @@ class SweepTable(Callback):
             raise SystemExit(2)
         print(summary(collected))
         if self.report:
-            from .report import write_report
+            from runner.analysis.report import write_report
             try:
                 print(f"report: {write_report(sweep_dir).markdown}")
             except Exception as exc:  # noqa: BLE001 - the table is written; say why the report is not

@@ -24,8 +24,8 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf
 
-from . import interrupt, progress
-from .fastcompose import FastSweepConfigLoader
+from runner.sweep import interrupt, progress
+from runner.sweep.fastcompose import FastSweepConfigLoader
 
 log = logging.getLogger(__name__)
 
@@ -70,8 +70,8 @@ class TensorprobeSweeper(BasicSweeper):
         super().setup(hydra_context=hydra_context, task_function=task_function, config=config)
 
     def _plan(self, idx: int, overrides: Sequence[str], sweep_dir: Path) -> PlannedJob:
-        from .jobstate import finished_hash
-        from .task import KNOWN, identify
+        from runner.table.jobstate import finished_hash
+        from runner.job.task import KNOWN, identify
         loader = self.hydra_context.config_loader
         cfg = loader.load_sweep_config(self.config, list(overrides))  # composes, so errors surface now
         ident = identify(cfg, cfg.hydra.runtime.choices, cfg.hydra.overrides.task)
@@ -85,9 +85,9 @@ class TensorprobeSweeper(BasicSweeper):
     def _plan_ahead(self, jobs: List[Sequence[str]], sweep_dir: Path) -> Optional[List[PlannedJob]]:
         """Plan in a forked child while this process imports the job code (runner.planahead), for the
         in-process launcher, whose jobs run here; None where that does not apply or did not work."""
-        from . import planahead
-        from .launcher import TensorprobeLauncher
-        from .task import KNOWN
+        from runner.sweep import planahead
+        from runner.sweep.launcher import TensorprobeLauncher
+        from runner.job.task import KNOWN
         loader = self.hydra_context.config_loader
         if not (isinstance(loader, _ComposedOnce) and isinstance(self.launcher, TensorprobeLauncher)
                 and planahead.possible() and _pickles(self.config)):
@@ -97,7 +97,7 @@ class TensorprobeSweeper(BasicSweeper):
             plans = [self._plan(i, job, sweep_dir) for i, job in enumerate(jobs)]
             return plans, loader.ready, KNOWN
 
-        got = planahead.run(plan, warm=lambda: importlib.import_module("runner.job"))
+        got = planahead.run(plan, warm=lambda: importlib.import_module("runner.job.pipeline"))
         if got is None:
             return None
         plans, ready, known = got
@@ -121,7 +121,7 @@ class TensorprobeSweeper(BasicSweeper):
         if plans is None:
             plans = [self._plan(i, job, sweep_dir) for i, job in enumerate(jobs)]
         if dry_run:
-            from .dryrun import print_plan
+            from runner.sweep.dryrun import print_plan
             print_plan(plans, self.hydra_context.config_loader, self.config)
             return []
         todo = [p for p in plans if not p.done]

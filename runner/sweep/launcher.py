@@ -21,7 +21,7 @@ from hydra.plugins.launcher import Launcher
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf, flag_override, open_dict, read_write
 
-from . import interrupt
+from runner.sweep import interrupt
 
 log = logging.getLogger(__name__)
 

@@ -1,0 +1,32 @@
+"""The columns of the results table, in order: the contract ones, then the extra ones (docs/columns.md)."""
+from __future__ import annotations
+
+KEY_COLUMNS = ["job", "variant", "optimizer", "update", "device", "export", "seed"]
+CONTRACT_COLUMNS = KEY_COLUMNS + [
+    "status", "reason", "tensor",
+    "declared_as", "persistent", "requires_grad", "dtype", "shape",
+    "in_parameters", "in_buffers", "in_state_dict",
+    "grad", "updated", "update_error",
+    "follows_dtype", "follows_device", "restored",
+    "export_role", "export_name", "export_error", "mutated_by_export", "ort_max_abs_diff",
+    "torch_version", "onnx_version", "onnxruntime_version", "python_version", "platform",
+    "job_seconds",
+]
+# Further columns, after the contract ones: details that explain an outcome.
+EXTRA_COLUMNS = [
+    "alias_of",          # first path of the same tensor object (tied weights), else empty
+    "has_is_param",      # the tensor carries the _is_param attribute
+    "grad_after_zero_grad",  # none|zero|nonzero after optimizer.zero_grad() (model.zero_grad() for manual styles)
+    "train_error_at",    # setup | forward | loss | backward | update: where update_error was raised
+    "loss",              # the last training loss (non-finite stops training, see update_error)
+    "move_error",        # an exception from module.to(...)
+    "restore_error",     # an exception from the state_dict round trip
+    "resolved_device",   # the torch device the job ran on (device=auto resolves here)
+    "export_file",       # the artifact written into the job directory
+    "export_seconds",    # wall time of the export stage: copy, export call, locating, verifying
+    "export_call_seconds",  # wall time of the bare exporter call (torch.export.export / torch.onnx.export)
+    "config_hash",       # hash of the job's resolved config (resume, dedup)
+]
+COLUMNS = CONTRACT_COLUMNS + EXTRA_COLUMNS
+ENVIRONMENT_COLUMNS = ["torch_version", "onnx_version", "onnxruntime_version", "python_version", "platform"]
+TIMING_COLUMNS = ["job_seconds"]
