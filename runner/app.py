@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import os
 import sys
+from contextlib import contextmanager
+from typing import Iterator
 
 import hydra
 from omegaconf import DictConfig
@@ -10,7 +12,6 @@ from omegaconf import DictConfig
 import runner
 from runner.configstore import register_configs
 from runner.errors import describe_exception
-
 
 CONFIG_DIR = str(runner.CONFIG_DIR)
 
@@ -21,6 +22,27 @@ def _hydra_main(cfg: DictConfig) -> int:
     return run_task(cfg)
 
 
+@contextmanager
+def _hydra_raises() -> Iterator[None]:
+    """Let Hydra raise (HYDRA_FULL_ERROR=1) while it runs, so the message is ours to format; the
+    variable is restored afterwards."""
+    before = os.environ.get("HYDRA_FULL_ERROR")
+    os.environ["HYDRA_FULL_ERROR"] = "1"
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop("HYDRA_FULL_ERROR", None)
+        else:
+            os.environ["HYDRA_FULL_ERROR"] = before
+
+
+def fail(message: str, code: int = 2) -> None:
+    """The one way tensorprobe's commands end on bad input: one line on stderr, a non-zero exit."""
+    print(f"tensorprobe: error: {message}", file=sys.stderr)
+    sys.exit(code)
+
+
 def main() -> None:
     """Run the app; without HYDRA_FULL_ERROR=1, any error is one line on stderr and exit code 2."""
     register_configs()
@@ -29,18 +51,18 @@ def main() -> None:
         print(render_help(CONFIG_DIR))
         return
     wants_traceback = os.environ.get("HYDRA_FULL_ERROR") == "1"
-    os.environ["HYDRA_FULL_ERROR"] = "1"  # let Hydra raise, so the message is ours to format
-    from runner.sweep import interrupt
+    from runner.sweep.interrupt import resume_hint, state
+    state.reset()
     try:
-        _hydra_main()
+        with _hydra_raises():
+            _hydra_main()
     except KeyboardInterrupt:
-        print(interrupt.resume_hint() if interrupt.sweep_dir else "tensorprobe: interrupted", file=sys.stderr)
+        print(resume_hint() if state.sweep_dir else "tensorprobe: interrupted", file=sys.stderr)
         sys.exit(130)
     except Exception as exc:  # noqa: BLE001 - the boundary where errors become messages
         if wants_traceback:
             raise
-        print(f"tensorprobe: error: {describe_exception(exc)}", file=sys.stderr)
-        sys.exit(2)
-    if interrupt.requested:
-        print(interrupt.resume_hint(), file=sys.stderr)
+        fail(describe_exception(exc))
+    if state.requested:
+        print(resume_hint(), file=sys.stderr)
         sys.exit(130)

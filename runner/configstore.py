@@ -3,8 +3,9 @@ from dataclasses import dataclass
 from typing import Dict, Optional
 
 from hydra.core.config_store import ConfigStore
+from omegaconf import DictConfig, OmegaConf
 
-from runner.schema import Config
+from runner.schema import Config, VariantConfig
 
 
 @dataclass
@@ -25,6 +26,24 @@ class TensorprobeLauncherConf:
     save_hydra_yaml: bool = False  # also write .hydra/hydra.yaml per job (costs ~15 ms a job)
 
 
+OPEN_VARIANT_KEYS = ("attributes", "inputs", "kwargs")
+
+
+def job_schema() -> DictConfig:
+    """The job schema, with a variant's open mappings (attributes, inputs, kwargs) left out of struct mode.
+
+    Hydra puts the whole config in struct mode before applying command-line overrides, and OmegaConf
+    refuses a plain dict for a structured-config value: with these nodes open, both
+    `+variant.attributes.x={kind: buffer}` and `variant.attributes.w.requires_grad=false` (a key its
+    YAML left out) work. runner.job.validate.typed_config checks each entry against its dataclass.
+    """
+    node = OmegaConf.structured(Config)
+    node.variant = VariantConfig()
+    for key in OPEN_VARIANT_KEYS:
+        OmegaConf.set_struct(node.variant._get_node(key), False)
+    return node
+
+
 def register_configs() -> None:
     """`tensorprobe_schema` is the first entry of conf/config.yaml's defaults list.
 
@@ -34,6 +53,6 @@ def register_configs() -> None:
     store = ConfigStore.instance()
     if "tensorprobe_schema.yaml" in store.repo:  # already there: Hydra's plugin scan re-runs plugin modules
         return                                  # for every job a joblib worker runs (Singleton.set_state)
-    store.store(name="tensorprobe_schema", node=Config)
+    store.store(name="tensorprobe_schema", node=job_schema())
     store.store(group="hydra/sweeper", name="tensorprobe", node=TensorprobeSweeperConf, provider="tensorprobe")
     store.store(group="hydra/launcher", name="tensorprobe", node=TensorprobeLauncherConf, provider="tensorprobe")

@@ -16,10 +16,18 @@ class ConfigError(ValueError):
         self.where = where
         self.message = message
 
+    def __reduce__(self):  # pickles (a sweep planned in a forked child sends its errors back)
+        return (ConfigError, (self.where, self.message))
+
+
+# Terminal escape sequences (colours, cursor moves) that exporters put into their messages.
+_ANSI = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)|[@-Z\\-_])")
+
 
 def one_line(text: str) -> str:
-    """Collapse a multi-line message (Hydra and OmegaConf write several) into one line."""
-    return re.sub(r"\s+", " ", str(text)).strip()
+    """Collapse a multi-line message (Hydra and OmegaConf write several) into one line, without
+    terminal escape sequences (the table holds text, not colours)."""
+    return re.sub(r"\s+", " ", _ANSI.sub("", str(text))).strip()
 
 
 def exception_text(exc: BaseException) -> str:
@@ -28,27 +36,31 @@ def exception_text(exc: BaseException) -> str:
 
 
 def describe_exception(exc: BaseException) -> str:
-    """One line for an error raised while composing or running: Hydra's message plus its OmegaConf cause."""
-    text = str(exc)
-    missing = re.search(r"Could not find '([^']+)'.*?Available options in '([^']+)':\n((?:\t[^\n]*\n?)*)", text, re.S)
-    if missing:
-        options = ", ".join(missing.group(3).split())
-        return f"unknown option '{missing.group(1)}'; allowed in group {missing.group(2)}: {options}"
-    composing = re.match(r"In '([^']+)': \w+ raised while composing config:\s*(.*?)\s*full_key: (\S+)", text, re.S)
-    if composing:
-        return one_line(f"{composing.group(1)}.yaml: {composing.group(3)}: {composing.group(2)}{_allowed_keys(text)}")
-    cause = exc.__cause__
-    if cause is not None and type(cause).__module__.startswith("omegaconf"):
-        key = getattr(cause, "full_key", "")
-        msg = str(cause).split("full_key:")[0]
-        text = f"{text}: {key + ': ' if key else ''}{msg}{_allowed_keys(msg)}"
-    if isinstance(exc, ConfigError) or type(exc).__module__.startswith(("hydra", "omegaconf")):
-        return one_line(text)
+    """One line for an error raised while composing or running, chosen by the exception's type: an
+    unknown group option lists the allowed ones; a composition error names the file (or override),
+    the key and OmegaConf's message; anything else is `ExceptionType: message`."""
+    from hydra.errors import ConfigCompositionException, HydraException, MissingConfigException
+    from omegaconf.errors import OmegaConfBaseException
+    if isinstance(exc, MissingConfigException) and exc.missing_cfg_file and exc.options is not None:
+        group = exc.missing_cfg_file.rpartition("/")[0] or exc.missing_cfg_file
+        return (f"unknown option '{exc.missing_cfg_file}'; allowed in group {group}: "
+                f"{', '.join(sorted(exc.options))}")
+    if isinstance(exc, ConfigError):
+        return one_line(str(exc))
+    cause = exc.__cause__ or exc.__context__
+    if isinstance(exc, ConfigCompositionException) and isinstance(cause, OmegaConfBaseException):
+        key = getattr(cause, "full_key", "") or ""
+        message = str(cause).split("full_key:")[0].strip()
+        in_file = re.match(r"In '([^']+)': ", str(exc))  # Hydra names the config file only in its text
+        where = f"{in_file.group(1)}.yaml" if in_file else str(exc).split("\n")[0].rstrip(".")
+        return one_line(f"{where}: {key + ': ' if key else ''}{message}{allowed_keys(message)}")
+    if isinstance(exc, (HydraException, OmegaConfBaseException)):
+        return one_line(str(exc))
     return exception_text(exc)
 
 
-def _allowed_keys(text: str) -> str:
-    """For "Key 'x' not in 'SomeConfig'": the keys that schema class does accept."""
+def allowed_keys(text: str) -> str:
+    """For "Key 'x' not in 'SomeConfig'": `; allowed: <the keys that schema class accepts>`, else ""."""
     from dataclasses import fields
 
     from runner import schema

@@ -2,8 +2,9 @@
 
 These dataclasses are the schema Hydra validates every composed config
 against (registered in :mod:`runner.configstore`), and the typed values the
-probes receive after ``OmegaConf.to_object``. They import neither torch nor
-Hydra, so probes and tests can build them by hand.
+probes receive after :func:`runner.job.validate.typed_config`. They import
+neither torch, Hydra nor OmegaConf, so probes and tests can build them by hand.
+Every default of a job lives here (conf/config.yaml sets none of them).
 """
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, Dict, List, Optional
 
-from omegaconf import MISSING
+MISSING = "???"  # OmegaConf's marker of a required value (omegaconf.MISSING), without importing it
 
 
 class Kind(Enum):
@@ -79,12 +80,30 @@ class AttributeConfig:
 
 
 @dataclass
+class InputConfig:
+    """One tensor argument of forward, drawn from a generator seeded with the job's seed."""
+    shape: List[int] = MISSING           # positive ints
+    dtype: DType = DType.float32         # float: torch.randn; integer: torch.randint(low, high); bool: 0/1
+    low: Optional[int] = None            # integer dtypes: smallest value (default 0)
+    high: Optional[int] = None           # integer dtypes: one past the largest value (required)
+
+
+@dataclass
 class VariantConfig:
-    """The module under test: generic ``attributes`` or a ``model`` with ``_target_``."""
+    """The module under test: generic ``attributes`` or a ``model`` with ``_target_``, and its inputs.
+
+    ``attributes``, ``inputs`` and ``kwargs`` hold plain mappings here, so that the command line can add
+    entries (``+variant.attributes.x={kind: buffer}``: OmegaConf refuses a dict for a structured-config
+    value); runner.job.validate.typed_config checks them against AttributeConfig and InputConfig.
+    """
     description: str = ""                # one line shown in reports
-    attributes: Optional[Dict[str, AttributeConfig]] = None  # generic variant
+    attributes: Optional[Dict[str, Any]] = None  # generic variant: name -> AttributeConfig
     model: Optional[Dict[str, Any]] = None  # structural variant: {_target_: ..., kwargs}
-    input_shape: List[int] = MISSING     # shape of the fixed training/export input
+    input_shape: Optional[List[int]] = None  # short form of `inputs: [{shape: ...}]` (one float input)
+    inputs: Optional[List[Any]] = None   # positional inputs of forward, in order: InputConfig each
+    kwargs: Dict[str, Any] = field(default_factory=dict)  # keyword arguments of forward: an InputConfig mapping
+                                         # (a tensor to draw) or a plain value
+    dtype: Optional[DType] = None        # module.to(dtype) after building; float inputs made in this dtype
 
 
 @dataclass
@@ -92,6 +111,7 @@ class UpdateConfig:
     """How parameters are changed after backward."""
     style: UpdateStyle = MISSING
     description: str = ""
+    include_tensors: bool = False        # manual styles: also step plain tensors that require grad
 
 
 @dataclass
@@ -104,14 +124,14 @@ class DeviceConfig:
 class ExportConfig:
     """Exporter and its options; ``None`` keeps the exporter's own default."""
     exporter: Exporter = MISSING
-    strict: Optional[bool] = None        # torch_export only
+    strict: Optional[bool] = None        # torch_export only (torch's default: false)
     opset_version: Optional[int] = None  # ONNX
     do_constant_folding: Optional[bool] = None  # ONNX
     export_params: Optional[bool] = None  # ONNX
     keep_initializers_as_inputs: Optional[bool] = None  # onnx_legacy only
     optimize: Optional[bool] = None      # onnx_dynamo only
     external_data: Optional[bool] = None  # onnx_dynamo only
-    verify: bool = False                 # ONNX: onnx.checker + onnxruntime parity
+    verify: bool = True                  # ONNX: onnx.checker + onnxruntime parity
 
 
 @dataclass
@@ -122,12 +142,13 @@ class Config:
     update: UpdateConfig = MISSING
     device: DeviceConfig = MISSING
     export: ExportConfig = MISSING
-    seed: int = 0                        # seeds module construction and the input
+    seed: int = 0                        # seeds module construction and the inputs
     steps: int = 1                       # training steps
     lr: float = 0.1                      # step size of the manual update styles
     move_to: str = "meta"                # device used to test whether tensors follow module.to()
+    checkpoint: bool = False             # also probe safetensors save_file / save_model round trips
     dry_run: bool = False                # list the jobs (key, config hash) and run nothing
 
 
 GROUPS = ("variant", "optimizer", "update", "device", "export")
-PLAIN_KEYS = ("seed", "steps", "lr", "move_to")
+PLAIN_KEYS = ("seed", "steps", "lr", "move_to", "checkpoint")  # top-level keys that are part of a job's identity

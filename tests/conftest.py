@@ -17,7 +17,8 @@ from runner.job.pipeline import run_job
 from runner.job.identity import JobIdentity
 from runner.schema import GROUPS
 from runner.table.csvfile import to_frame
-from runner.job.validate import check_config
+from runner.job.task import optimizer_factory
+from runner.job.validate import typed_config
 
 ROOT = Path(__file__).resolve().parent.parent
 register_configs()
@@ -31,16 +32,14 @@ def compose_config(overrides=()):
 
 def run_config(overrides=(), tmp_path=None) -> pd.DataFrame:
     """Run one job in-process exactly as the task does (minus Hydra's run dir) and return its table."""
-    from hydra.utils import instantiate
     cfg = compose_config(overrides)
     choices = {g: str(cfg.hydra.runtime.choices[g]) for g in GROUPS}
     with open_dict(cfg):
         del cfg["hydra"]
-    typed = OmegaConf.to_object(cfg)
-    check_config(typed)
+    typed = typed_config(cfg, "variant/test.yaml")
     ident = JobIdentity(",".join(f"{k}={v}" for k, v in sorted(choices.items())), choices, "test")
     out = Path(tmp_path or "/tmp")
-    rows = run_job(typed, ident, out, instantiate(cfg.optimizer, _partial_=True))
+    rows = run_job(typed, ident, out, optimizer_factory(cfg.optimizer))
     return to_frame(rows).set_index("tensor", drop=False)
 
 

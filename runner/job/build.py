@@ -1,12 +1,13 @@
-"""Build the module under test from its (typed) variant config, seeded."""
+"""Build the module under test (seeded) and the inputs its forward is called with."""
 from __future__ import annotations
 
-from typing import Any, Dict
+from dataclasses import dataclass, field
+from typing import Any, Dict, Tuple
 
 import torch
 from torch import nn
 
-from runner.schema import AttributeConfig, Kind, VariantConfig, Via
+from runner.schema import AttributeConfig, InputConfig, Kind, VariantConfig, Via
 
 
 def attribute_spec(a: AttributeConfig) -> Dict[str, Any]:
@@ -30,32 +31,94 @@ def seed_all(seed: int) -> None:
         torch.cuda.manual_seed_all(seed)
 
 
+def torch_dtype(name: str) -> torch.dtype:
+    """`float64` or `torch.float64` -> torch.float64 (names are checked by runner.job.validate)."""
+    dtype = getattr(torch, name.removeprefix("torch."), None)
+    if not isinstance(dtype, torch.dtype):
+        raise TypeError(f"torch {torch.__version__} has no dtype '{name}'")
+    return dtype
+
+
+def typed_keywords(node: Any) -> Any:
+    """A model config with its dtype and device keywords (`dtype`, `*_dtype`, `device`, `*_device`)
+    turned into torch.dtype and torch.device, as constructors expect them."""
+    if isinstance(node, dict):
+        out = {}
+        for key, value in node.items():
+            if isinstance(value, str) and (key == "dtype" or str(key).endswith("_dtype")):
+                out[key] = torch_dtype(value)
+            elif isinstance(value, str) and (key == "device" or str(key).endswith("_device")):
+                out[key] = torch.device(value)
+            else:
+                out[key] = typed_keywords(value)
+        return out
+    if isinstance(node, list):
+        return [typed_keywords(item) for item in node]
+    return node
+
+
 def build_module(variant: VariantConfig, seed: int) -> nn.Module:
-    """Seed torch, then construct the module (generic DeclaredTensors or the `_target_`)."""
+    """Seed torch, construct the module (generic DeclaredTensors or the `_target_`), cast it to
+    variant.dtype if one is given."""
     seed_all(seed)
     if variant.attributes is not None:
         from experiments.generic import DeclaredTensors
-        return DeclaredTensors({n: attribute_spec(a) for n, a in variant.attributes.items()})
+        module = DeclaredTensors({n: attribute_spec(a) for n, a in variant.attributes.items()})
+    else:
+        module = _instantiate(variant.model)
+    if variant.dtype is not None:
+        module = module.to(torch_dtype(variant.dtype.value))
+    return module
+
+
+def _instantiate(model: Dict[str, Any]) -> nn.Module:
     from hydra.errors import InstantiationException
     from hydra.utils import instantiate
     try:
-        module = instantiate(variant.model, _convert_="all")
+        module = instantiate(typed_keywords(model), _convert_="all")
     except InstantiationException as exc:  # show the import or constructor error itself
         cause = exc.__cause__
         if cause is None:
             raise
-        message = f"_target_ {variant.model['_target_']}: {cause}"
+        message = f"_target_ {model['_target_']}: {cause}"
         try:
             error = type(cause)(message)
         except Exception:  # noqa: BLE001 - exception types with other signatures
             error = RuntimeError(f"{type(cause).__name__}: {message}")
         raise error from cause
     if not isinstance(module, nn.Module):
-        raise TypeError(f"_target_ {variant.model['_target_']} returned {type(module).__name__}, not an nn.Module")
+        raise TypeError(f"_target_ {model['_target_']} returned {type(module).__name__}, not an nn.Module")
     return module
 
 
-def make_input(shape, seed: int, device: torch.device) -> torch.Tensor:
-    """The fixed input: torch.randn(shape) from a generator seeded with `seed`."""
+@dataclass
+class ForwardInputs:
+    """What forward is called with: module(*args, **kwargs). The same inputs feed training,
+    every exporter and onnxruntime's check."""
+    args: Tuple[Any, ...]
+    kwargs: Dict[str, Any] = field(default_factory=dict)
+
+    def to(self, device: torch.device) -> "ForwardInputs":
+        move = lambda v: v.to(device) if isinstance(v, torch.Tensor) else v  # noqa: E731
+        return ForwardInputs(tuple(move(a) for a in self.args), {k: move(v) for k, v in self.kwargs.items()})
+
+
+def _draw(spec: InputConfig, generator: torch.Generator, float_dtype: torch.dtype = None) -> torch.Tensor:
+    dtype = torch_dtype(spec.dtype.value)
+    shape = list(spec.shape)
+    if dtype == torch.bool:
+        return torch.randint(0, 2, shape, generator=generator).bool()
+    if dtype.is_floating_point:
+        return torch.randn(shape, generator=generator).to(float_dtype or dtype)
+    return torch.randint(0 if spec.low is None else spec.low, spec.high, shape, generator=generator, dtype=dtype)
+
+
+def make_inputs(variant: VariantConfig, seed: int, device: torch.device) -> ForwardInputs:
+    """The fixed inputs: positional ones in order, then keyword tensors in key order, each drawn from one
+    generator seeded with `seed` (torch.randn; torch.randint(low, high) for integers). Float inputs take
+    variant.dtype when one is given. Plain keyword values are passed as they are."""
     g = torch.Generator().manual_seed(seed)
-    return torch.randn(list(shape), generator=g).to(device)
+    float_dtype = torch_dtype(variant.dtype.value) if variant.dtype is not None else None
+    args = tuple(_draw(spec, g, float_dtype) for spec in variant.inputs)
+    kwargs = {k: _draw(v, g, float_dtype) if isinstance(v, InputConfig) else v for k, v in variant.kwargs.items()}
+    return ForwardInputs(args, kwargs).to(device)

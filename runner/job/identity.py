@@ -1,12 +1,24 @@
-"""Canonical job key and config hash: what a job *is*, not where or when it ran."""
+"""What a job *is*, not where or when it ran: its canonical key and the hash of its config.
+
+The key is built from the job's group choices, the plain keys that differ from their schema default,
+and every other command-line override as Hydra parses it (additions, changes and deletions: `~key`),
+so two different configs never share a key; the hash covers the whole resolved config.
+"""
 from __future__ import annotations
 
 import hashlib
 import json
 from dataclasses import dataclass, fields
-from typing import Any, Dict, Iterable, Mapping, Tuple
+from typing import Any, Dict, Iterable, List, Mapping, Sequence
+
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.core.override_parser.types import Override
+from omegaconf import DictConfig, OmegaConf
 
 from runner.schema import GROUPS, PLAIN_KEYS, Config
+
+NOT_IDENTITY = ("dry_run",)  # keys that change how a sweep runs, not what a job is
+PLAIN_DEFAULTS = {f.name: f.default for f in fields(Config) if f.name in PLAIN_KEYS}
 
 
 @dataclass(frozen=True)
@@ -24,18 +36,61 @@ def render(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), sort_keys=True)
 
 
-def job_key(choices: Mapping[str, str], plain: Mapping[str, Any],
-            nested_overrides: Iterable[Tuple[str, Any]] = ()) -> str:
-    """Group choices, plain top-level keys that differ from their default, and dotted overrides; sorted, comma-joined.
+def job_key(choices: Mapping[str, str], plain: Mapping[str, Any], override_parts: Iterable[str] = ()) -> str:
+    """Group choices, plain top-level keys that differ from their schema default, and the other
+    overrides' parts (`key=value`, `~key`, `+group=option`); sorted, comma-joined.
 
-    Plain keys are compared with the schema default rather than read from the
-    command line, so ``steps=1`` typed out and the default give one key.
+    Plain keys are compared with the schema default rather than read from the command line, so
+    `steps=1` typed out and the default give one key.
     """
-    defaults = {f.name: f.default for f in fields(Config) if f.name in PLAIN_KEYS}
     parts = [f"{g}={choices[g]}" for g in GROUPS]
-    parts += [f"{k}={render(plain[k])}" for k in PLAIN_KEYS if plain[k] != defaults[k]]
-    parts += [f"{k}={render(v)}" for k, v in nested_overrides]
+    parts += [f"{k}={render(plain[k])}" for k in PLAIN_KEYS if plain[k] != PLAIN_DEFAULTS[k]]
+    parts += list(override_parts)
     return ",".join(sorted(set(parts)))
+
+
+def parse(lines: Sequence[str]) -> List[Override]:
+    """Hydra's own parse of command-line override lines."""
+    return OverridesParser.create().parse_overrides(list(lines)) if lines else []
+
+
+def override_parts(cfg: DictConfig, overrides: Sequence[Override]) -> List[str]:
+    """Key parts of the overrides that are neither a group choice nor a plain key, from Hydra's parse:
+    a deletion is `~key`; a value is `key=<its resolved value in the job's config>`; a config group
+    added to the defaults (`+experiment=seeds`, no key of that name in the config) is kept as typed."""
+    parts = []
+    for o in overrides:
+        key = o.key_or_group
+        if o.is_hydra_override() or key in GROUPS or key in PLAIN_KEYS or key in NOT_IDENTITY:
+            continue
+        if o.is_delete():
+            parts.append(f"~{key}")
+            continue
+        node = OmegaConf.select(cfg, key, default=_ABSENT)
+        if node is _ABSENT:
+            parts.append(o.input_line)
+        else:
+            value = OmegaConf.to_container(node, resolve=True) if OmegaConf.is_config(node) else node
+            parts.append(f"{key}={render(value)}")
+    return parts
+
+
+_ABSENT = object()
+
+
+def resolved_config(cfg: DictConfig) -> Dict[str, Any]:
+    """The job's config as plain data, interpolations resolved, without the hydra node and the keys
+    that are not part of a job's identity: what config_hash hashes."""
+    return {k: OmegaConf.to_container(cfg[k], resolve=True) if OmegaConf.is_config(cfg[k]) else cfg[k]
+            for k in cfg if k != "hydra" and k not in NOT_IDENTITY}
+
+
+def identify(cfg: DictConfig, choices: Mapping[str, Any], task_overrides: Sequence[str]) -> JobIdentity:
+    """JobIdentity from a job's config (without its hydra node), its group choices and its override lines."""
+    choices = {g: str(choices[g]) for g in GROUPS}
+    plain = {k: cfg[k] for k in PLAIN_KEYS}
+    parts = override_parts(cfg, parse(task_overrides))
+    return JobIdentity(job_key(choices, plain, parts), choices, config_hash(resolved_config(cfg)))
 
 
 def config_hash(config: Dict[str, Any]) -> str:

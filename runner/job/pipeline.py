@@ -1,4 +1,10 @@
-"""One job: build, probe every stage, return one row per tensor. Never raises for a probe failure."""
+"""One job: build, probe every stage, return one row per tensor. Never raises for a probe failure.
+
+Status of a job (column `status`): `ok` when every stage ran (a stage's own error is a measured
+outcome, in its error column); `partial` when a stage failed in a way that left later outcomes
+unmeasured (their cells stay empty; `reason` names the first failed stage); `failed` when the module
+could not be built; `skipped` when the device is not on this machine.
+"""
 from __future__ import annotations
 
 import copy
@@ -9,10 +15,10 @@ from typing import Callable, Dict, List
 
 import torch
 
-from runner.job.build import build_module, make_input, seed_all
+from runner.errors import exception_text
+from runner.job.build import build_module, make_inputs, seed_all
 from runner.job.devices import resolve_device
 from runner.job.environment import environment
-from runner.errors import exception_text
 from runner.job.identity import JobIdentity
 from runner.probes.discover import discover
 from runner.probes.exporting import export_outcomes
@@ -30,7 +36,7 @@ def _base_row(cfg: Config, ident: JobIdentity) -> dict:
 
 
 def reset_torch_state(seed: int) -> None:
-    """What a reused worker process (joblib) could carry from the previous job into this one."""
+    """What a reused worker process (joblib, the pool) could carry from the previous job into this one."""
     torch.set_grad_enabled(True)
     torch.set_default_dtype(torch.float32)
     seed_all(seed)
@@ -40,7 +46,7 @@ def reset_torch_state(seed: int) -> None:
 
 def run_job(cfg: Config, ident: JobIdentity, output_dir: Path,
             make_optimizer: Callable[[list], object]) -> List[dict]:
-    """All stages of DESIGN.md's 'What one job does'; each stage's exception lands in its columns."""
+    """All stages of one job (README: what one job does); each stage's exception lands in its columns."""
     started = time.perf_counter()
     base = _base_row(cfg, ident)
 
@@ -58,6 +64,7 @@ def run_job(cfg: Config, ident: JobIdentity, output_dir: Path,
         refs = discover(module)
         if not refs:
             raise ValueError("the module holds no tensors: nothing to probe")
+        inputs = make_inputs(cfg.variant, cfg.seed, device)
     except Exception as exc:
         return finish([{"status": "failed", "reason": exception_text(exc)}])
 
@@ -66,18 +73,28 @@ def run_job(cfg: Config, ident: JobIdentity, output_dir: Path,
     for path, cols in registration(module, refs).items():
         rows[path].update(cols)
 
-    x = make_input(cfg.variant.input_shape, cfg.seed, device)
-    outcome = train(module, refs, x, cfg.update.style.value, cfg.steps, cfg.lr, make_optimizer)
+    outcome = train(module, refs, inputs.args, inputs.kwargs, cfg.update.style.value, cfg.steps, cfg.lr,
+                    make_optimizer, include_tensors=cfg.update.include_tensors)
     for path, row in rows.items():
-        row.update(grad=outcome.grad.get(path), updated=outcome.updated.get(path),
+        row.update(grad=outcome.grad.get(path), grad_requires_grad=outcome.grad_requires_grad.get(path),
+                   updated=outcome.updated.get(path), leaf_after_update=outcome.leaf_after_update.get(path),
                    grad_after_zero_grad=outcome.after_zero_grad.get(path),
+                   grad_accumulates=outcome.accumulates.get(path),
                    update_error=outcome.error, train_error_at=outcome.error_at, loss=outcome.loss)
+        if outcome.unmeasured:
+            row.update(status="partial", reason=f"training ({outcome.error_at}): {outcome.error}")
 
-    stages = (
+    def fresh() -> torch.nn.Module:
+        return build_module(cfg.variant, cfg.seed + 1).to(device)
+
+    stages = [
         follows(pristine, refs, cfg.move_to),
-        round_trip(module, refs, lambda: build_module(cfg.variant, cfg.seed + 1).to(device)),
-        export_outcomes(module, refs, x, cfg.export, output_dir),
-    )
+        round_trip(module, refs, fresh),
+    ]
+    if cfg.checkpoint:
+        from runner.probes.checkpoint import checkpoint_round_trips
+        stages.append(checkpoint_round_trips(module, refs, fresh))
+    stages.append(export_outcomes(module, refs, inputs.args, inputs.kwargs, cfg.export, output_dir))
     for stage in stages:
         for path, cols in stage.items():
             rows[path].update(cols)

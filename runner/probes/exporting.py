@@ -5,7 +5,7 @@ import copy
 import time
 from collections import defaultdict
 from pathlib import Path
-from typing import Dict, List
+from typing import Any, Dict, List
 
 import torch
 from torch import nn
@@ -24,7 +24,7 @@ def aliases(module: nn.Module, refs: List[TensorRef]) -> Dict[str, List[str]]:
     return {p: [p] + [q for q in group if q != p] for group in by_id.values() for p in group}
 
 
-def export_outcomes(module: nn.Module, refs: List[TensorRef], x: torch.Tensor,
+def export_outcomes(module: nn.Module, refs: List[TensorRef], args: tuple, kwargs: Dict[str, Any],
                     cfg: ExportConfig, output_dir: Path) -> Dict[str, dict]:
     """Per path: export_role, export_name, export_error, mutated_by_export, ort_max_abs_diff, export_file, export_seconds."""
     if cfg.exporter is Exporter.none:
@@ -46,7 +46,7 @@ def export_outcomes(module: nn.Module, refs: List[TensorRef], x: torch.Tensor,
                 from runner.probes.torch_export import export_and_locate
             else:
                 from runner.probes.onnx_export import export_and_locate
-            located = export_and_locate(exported, refs, names, x, cfg, output_dir)
+            located = export_and_locate(exported, refs, names, args, kwargs, cfg, output_dir)
     except Exception as exc:
         located = {p: {"export_role": "error", "export_error": exception_text(exc)} for p in rows}
     seconds = round(time.perf_counter() - started, 4)

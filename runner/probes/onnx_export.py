@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 import torch
@@ -81,7 +81,8 @@ def locate(model, refs: List[TensorRef], names: Dict[str, List[str]],
     return out
 
 
-def verify(path: Path, module: nn.Module, refs: List[TensorRef], x: torch.Tensor) -> Tuple[str, Optional[float]]:
+def verify(path: Path, module: nn.Module, refs: List[TensorRef], args: tuple,
+           kwargs: Dict[str, Any]) -> Tuple[str, Optional[float]]:
     """(error or "", max abs diff of onnxruntime vs the module's eval output). Graph inputs named after a
     tensor (export_params=False, keep_initializers_as_inputs) are fed that tensor's value."""
     import onnx
@@ -97,14 +98,15 @@ def verify(path: Path, module: nn.Module, refs: List[TensorRef], x: torch.Tensor
         session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         by_path = {r.path: resolve(module, r) for r in refs}
         feed = {}
+        values = iter([a for a in (*args, *kwargs.values()) if isinstance(a, torch.Tensor)])
         for spec in session.get_inputs():
             tensor = by_path.get(spec.name)
-            feed[spec.name] = as_numpy(x if tensor is None else tensor)
+            feed[spec.name] = as_numpy(next(values) if tensor is None else tensor)
         got = session.run(None, feed)[0]
     except Exception as exc:
         return f"onnxruntime: {exception_text(exc)}", None
     with torch.no_grad():
-        output = module(x)
+        output = module(*args, **kwargs)
     expected = as_numpy(_first_tensor(output))
     return "", float(np.max(np.abs(got.astype(np.float64) - expected.astype(np.float64)))) if got.size else 0.0
 
@@ -116,20 +118,20 @@ def _first_tensor(output):
 
 
 def export_and_locate(module: nn.Module, refs: List[TensorRef], names: Dict[str, List[str]],
-                      x: torch.Tensor, cfg: ExportConfig, output_dir: Path) -> Dict[str, dict]:
+                      args: tuple, kwargs: Dict[str, Any], cfg: ExportConfig, output_dir: Path) -> Dict[str, dict]:
     """Export to output_dir/model.onnx, load it back, locate every tensor; with verify, check and run it."""
     import onnx
     output_dir.mkdir(parents=True, exist_ok=True)
     path = output_dir / ONNX_FILE
     values = {r.path: (None if (t := resolve(module, r)) is None else as_numpy(t)) for r in refs}
     started = time.perf_counter()
-    torch.onnx.export(module, (x,), str(path), **exporter_kwargs(cfg))
+    torch.onnx.export(module, tuple(args), str(path), kwargs=dict(kwargs) or None, **exporter_kwargs(cfg))
     call_seconds = round(time.perf_counter() - started, 4)
     out = locate(onnx.load(str(path)), refs, names, values)
     for row in out.values():
         row.update(export_file=ONNX_FILE, export_call_seconds=call_seconds)
     if cfg.verify:
-        error, diff = verify(path, module, refs, x)
+        error, diff = verify(path, module, refs, args, kwargs)
         for row in out.values():
             row["ort_max_abs_diff"] = diff
             if error:

@@ -1,4 +1,8 @@
-"""Stage 6: does each tensor survive torch.save(state_dict) -> torch.load -> load_state_dict?"""
+"""Stage 6: does each tensor survive a save and a load into a freshly built module?
+
+`round_trip` is the state_dict one: torch.save -> torch.load(weights_only=True) -> load_state_dict.
+runner.probes.checkpoint runs the same check through other checkpoint formats.
+"""
 from __future__ import annotations
 
 import io
@@ -20,26 +24,37 @@ def _differ_from(t: torch.Tensor, saved: torch.Tensor) -> None:
             t.copy_(saved.to(t.device) + 1)
 
 
-def round_trip(trained: nn.Module, refs: List[TensorRef], build_fresh: Callable[[], nn.Module]) -> Dict[str, dict]:
-    """Per path: restored (value equals the trained one after loading into a differently seeded module)."""
-    out = {r.path: {"restored": None, "restore_error": ""} for r in refs}
+def restored_by(trained: nn.Module, refs: List[TensorRef], build_fresh: Callable[[], nn.Module],
+                transfer: Callable[[nn.Module, nn.Module], None], column: str, error_column: str) -> Dict[str, dict]:
+    """Per path: `column` = value equals the trained one after transfer(trained, fresh) into a freshly
+    (differently seeded) built module whose equal values were first made to differ. An exception in
+    the transfer is recorded in `error_column` and leaves `column` unmeasured."""
+    out = {r.path: {column: None, error_column: ""} for r in refs}
     try:
-        buffer = io.BytesIO()
-        torch.save(trained.state_dict(), buffer)
-        buffer.seek(0)
-        state = torch.load(buffer, weights_only=True)
-        fresh = build_fresh()
         saved = {r.path: snapshot(resolve(trained, r)) for r in refs}
+        fresh = build_fresh()
         for r in refs:
             t = resolve(fresh, r)
             if t is not None and saved[r.path] is not None and t.shape == saved[r.path].shape \
                     and same_value(t, saved[r.path]):
                 _differ_from(t, saved[r.path])
-        fresh.load_state_dict(state, strict=True)
+        transfer(trained, fresh)
     except Exception as exc:
         for row in out.values():
-            row["restore_error"] = exception_text(exc)
+            row[error_column] = exception_text(exc)
         return out
     for r in refs:
-        out[r.path]["restored"] = same_value(saved[r.path], resolve(fresh, r))
+        out[r.path][column] = same_value(saved[r.path], resolve(fresh, r))
     return out
+
+
+def _state_dict_transfer(trained: nn.Module, fresh: nn.Module) -> None:
+    buffer = io.BytesIO()
+    torch.save(trained.state_dict(), buffer)
+    buffer.seek(0)
+    fresh.load_state_dict(torch.load(buffer, weights_only=True), strict=True)
+
+
+def round_trip(trained: nn.Module, refs: List[TensorRef], build_fresh: Callable[[], nn.Module]) -> Dict[str, dict]:
+    """Per path: restored (torch.save(state_dict) -> torch.load(weights_only=True) -> load_state_dict(strict=True))."""
+    return restored_by(trained, refs, build_fresh, _state_dict_transfer, "restored", "restore_error")

@@ -1,14 +1,22 @@
-"""Stages 3-4: train for a few steps with one update style; record gradients and updates."""
+"""Stages 3-4: train for a few steps with one update style; record gradients and updates.
+
+Every outcome is either measured or left empty (None / missing from its dict): a cell is never
+filled with a default for a stage that did not run. `TrainOutcome.unmeasured` says when training
+stopped before its outcomes meant anything (the job's status is then `partial`).
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional
 
 import torch
 from torch import nn
 
 from runner.errors import exception_text
 from runner.probes.discover import TensorRef, resolve, same_value, snapshot
+
+# Where a training error can be raised; all but `update` leave the training outcomes unmeasured.
+STOPPING_STAGES = ("setup", "forward", "loss", "backward")
 
 
 def loss_of(output) -> torch.Tensor:
@@ -19,13 +27,13 @@ def loss_of(output) -> torch.Tensor:
         raise TypeError(f"forward returned {type(output).__name__}, not a tensor")
     if not output.is_floating_point():
         output = output.float()
-    return (output ** 2).mean()
+    return (output.float() ** 2).mean()
 
 
-def _manual(step: Callable[[nn.Module, str, nn.Parameter, float], None]):
-    """A hand-written loop over model.parameters(), skipping those without .grad."""
-    def apply(model: nn.Module, lr: float, optimizer) -> None:
-        for name, p in list(model.named_parameters()):
+def _manual(step: Callable[[nn.Module, str, torch.Tensor, float], None]):
+    """A hand-written loop over model.parameters() (and the given plain tensors), skipping those without .grad."""
+    def apply(model: nn.Module, lr: float, optimizer, tensors: Dict[str, torch.Tensor]) -> None:
+        for name, p in [*model.named_parameters(), *tensors.items()]:
             if p.grad is not None:
                 step(model, name, p, lr)
     return apply
@@ -49,7 +57,7 @@ def _rebind(model, name, p, lr):
     setattr(model.get_submodule(owner), attr, p - lr * p.grad)
 
 
-def _optimizer_step(model, lr, optimizer) -> None:
+def _optimizer_step(model, lr, optimizer, tensors) -> None:
     optimizer.step()
 
 
@@ -62,8 +70,12 @@ UPDATES = {
 }
 
 
+def _grad(t: Optional[torch.Tensor]) -> Optional[torch.Tensor]:
+    return None if t is None or not t.is_leaf else t.grad
+
+
 def grad_state(t: Optional[torch.Tensor]) -> str:
-    g = None if t is None or not t.is_leaf else t.grad
+    g = _grad(t)
     if g is None:
         return "none"
     return "zero" if not torch.any(g != 0) else "nonzero"
@@ -71,18 +83,43 @@ def grad_state(t: Optional[torch.Tensor]) -> str:
 
 @dataclass
 class TrainOutcome:
-    grad: Dict[str, str] = field(default_factory=dict)     # path -> none|zero|nonzero (after the last backward)
-    updated: Dict[str, bool] = field(default_factory=dict)  # path -> value changed
-    after_zero_grad: Dict[str, str] = field(default_factory=dict)  # path -> grad state after zero_grad()
+    """Per tensor path; a dict without the path (or None) means 'not measured'."""
+    grad: Dict[str, str] = field(default_factory=dict)      # none|zero|nonzero after the last backward
+    grad_requires_grad: Dict[str, bool] = field(default_factory=dict)  # .grad itself requires grad
+    updated: Dict[str, bool] = field(default_factory=dict)  # value changed (the update stage ran)
+    leaf_after_update: Dict[str, bool] = field(default_factory=dict)  # a leaf without grad_fn afterwards
+    after_zero_grad: Dict[str, str] = field(default_factory=dict)  # grad state after the usual zero_grad call
+    accumulates: Dict[str, bool] = field(default_factory=dict)  # steps >= 2: previous gradient survived zero_grad
     error: str = ""                                          # ExceptionType: message
     error_at: str = ""                                       # setup|forward|loss|backward|update
     loss: Optional[float] = None                             # the last loss computed
 
+    @property
+    def unmeasured(self) -> bool:
+        """Training stopped before its outcomes meant anything (not an error of the update itself)."""
+        return self.error_at in STOPPING_STAGES
 
-def train(model: nn.Module, refs: List[TensorRef], x: torch.Tensor, style: str, steps: int,
-          lr: float, make_optimizer: Callable[[list], object]) -> TrainOutcome:
-    """Run `steps` steps in train mode; a stage that raises is recorded and stops the loop."""
+
+def plain_tensors_requiring_grad(model: nn.Module, refs: List[TensorRef]) -> Dict[str, torch.Tensor]:
+    """Plain tensor attributes that require grad: what `update.include_tensors` steps by hand."""
+    out = {}
+    for r in refs:
+        t = resolve(model, r)
+        if r.slot == "tensor" and t is not None and t.requires_grad and t.is_leaf:
+            out[r.path] = t
+    return out
+
+
+def train(model: nn.Module, refs: List[TensorRef], args: tuple, kwargs: Dict[str, Any], style: str, steps: int,
+          lr: float, make_optimizer: Callable[[list], object], include_tensors: bool = False) -> TrainOutcome:
+    """Run `steps` steps in train mode: zero_grad (optimizer's, else model's), forward, loss, backward, update.
+
+    A stage that raises is recorded and stops the loop; outcomes of stages that never ran stay unmeasured.
+    With include_tensors (manual styles), plain tensors that require grad are cleared and stepped too.
+    """
     out = TrainOutcome()
+    if steps == 0:
+        return out
     before = {r.path: snapshot(resolve(model, r)) for r in refs}
     model.train()
     optimizer = None
@@ -92,16 +129,24 @@ def train(model: nn.Module, refs: List[TensorRef], x: torch.Tensor, style: str, 
             optimizer = make_optimizer(list(model.parameters()))
         except Exception as exc:  # e.g. "optimizer got an empty parameter list": still measure gradients
             out.error, out.error_at, updating = exception_text(exc), "setup", False
+    tensors = plain_tensors_requiring_grad(model, refs) if include_tensors else {}
+
+    def zero_grad() -> None:
+        (optimizer or model).zero_grad()
+        for t in tensors.values():
+            t.grad = None
+
     apply = UPDATES[style]
-    stage = "forward"
+    stage, backward_done, update_ran = "forward", False, False
     try:
         for step in range(steps):
             stage = "forward"
-            if optimizer is not None:
-                optimizer.zero_grad()
-            else:
-                model.zero_grad()
-            loss = loss_of(model(x))
+            if optimizer is not None or style != "optimizer":
+                zero_grad()
+            if step == 1:  # what the zero_grad call left of the first step's gradients
+                out.accumulates = {p: grad_state(resolve(model, r)) == "nonzero"
+                                   for r in refs if (p := r.path) in out.grad and out.grad[p] == "nonzero"}
+            loss = loss_of(model(*args, **kwargs))
             out.loss = float(loss.detach())
             if not torch.isfinite(loss.detach()):
                 stage = "loss"
@@ -109,16 +154,24 @@ def train(model: nn.Module, refs: List[TensorRef], x: torch.Tensor, style: str, 
             stage = "backward"
             if loss.requires_grad:
                 loss.backward()
+            backward_done = True
             out.grad = {r.path: grad_state(resolve(model, r)) for r in refs}
+            out.grad_requires_grad = {r.path: g.requires_grad for r in refs
+                                      if (g := _grad(resolve(model, r))) is not None}
             if updating:
                 stage = "update"
-                apply(model, lr, optimizer)
+                update_ran = True
+                apply(model, lr, optimizer, tensors)
     except Exception as exc:
         out.error, out.error_at = exception_text(exc), stage
-    for r in refs:
-        now = resolve(model, r)
-        out.updated[r.path] = not same_value(before[r.path], now)
-    if out.grad:  # what the usual "clear the gradients" call leaves behind
-        (optimizer or model).zero_grad()
+    if not backward_done:
+        out.grad, out.grad_requires_grad = {}, {}
+    if update_ran:
+        for r in refs:
+            now = resolve(model, r)
+            out.updated[r.path] = not same_value(before[r.path], now)
+            out.leaf_after_update[r.path] = now is not None and now.is_leaf and now.grad_fn is None
+    if backward_done and (optimizer is not None or style != "optimizer"):
+        zero_grad()  # what the usual "clear the gradients" call leaves behind
         out.after_zero_grad = {r.path: grad_state(resolve(model, r)) for r in refs}
     return out

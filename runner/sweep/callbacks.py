@@ -48,9 +48,8 @@ class SweepTable(Callback):
             except Exception as exc:  # noqa: BLE001 - the table is written; say why the report is not
                 print(f"tensorprobe: error: report not written: {exc}", file=sys.stderr)
                 raise SystemExit(2)
-        bad = dict.fromkeys(r["reason"] for r in collected.rows  # unique, in job order
-                            if r.get("status") == "failed" and r.get("reason", "").startswith("ConfigError"))
+        bad = dict.fromkeys(r["reason"] for r in collected.rows if r.get("status") == "config_error")  # job order
         for reason in bad:
-            print(f"tensorprobe: error: {reason.removeprefix('ConfigError: ')}", file=sys.stderr)
+            print(f"tensorprobe: error: {reason}", file=sys.stderr)
         if bad:
             raise SystemExit(2)

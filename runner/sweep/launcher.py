@@ -22,6 +22,7 @@ from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf, flag_override, open_dict, read_write
 
 from runner.sweep import interrupt
+from runner.sweep.configcopy import copy_config
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +34,10 @@ class TensorprobeLauncher(Launcher):
         self.hydra_context: Optional[HydraContext] = None
         self.task_function: Optional[TaskFunction] = None
 
+    def runs_in_this_process(self) -> bool:
+        """Jobs run in this process (not in workers): the sweeper may plan ahead while torch imports."""
+        return True
+
     def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig) -> None:
         self.config, self.hydra_context, self.task_function = config, hydra_context, task_function
 
@@ -40,11 +45,11 @@ class TensorprobeLauncher(Launcher):
         setup_globals()
         assert self.config is not None and self.hydra_context is not None
         Path(str(self.config.hydra.sweep.dir)).mkdir(parents=True, exist_ok=True)
-        self._logging_ready = False
+        self._log_file: Optional[JobLogFile] = None
         runs: List[JobReturn] = []
         try:
             for offset, overrides in enumerate(job_overrides):
-                if interrupt.requested:
+                if interrupt.state.requested:
                     break
                 idx = initial_job_idx + offset
                 cfg = self.hydra_context.config_loader.load_sweep_config(self.config, list(overrides))
@@ -53,7 +58,8 @@ class TensorprobeLauncher(Launcher):
                     cfg.hydra.job.num = idx
                 runs.append(self._run(cfg))
         finally:
-            _swap_job_file_handler(None)
+            if self._log_file is not None:
+                self._log_file.point_to(None)
             configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose)
         return runs
 
@@ -64,15 +70,12 @@ class TensorprobeLauncher(Launcher):
         output_dir = os.path.abspath(os.path.join(str(config.hydra.sweep.dir), str(config.hydra.sweep.subdir)))
         with read_write(config.hydra.runtime), open_dict(config.hydra.runtime):
             config.hydra.runtime.output_dir = output_dir
-        # The job's config object is this job's own (composed for it): split it instead of copying it.
-        hydra_node = config.hydra
-        hydra_cfg = OmegaConf.create({})
-        with flag_override(hydra_cfg, "no_deepcopy_set_nodes", True):
-            hydra_cfg.hydra = hydra_node
-        task_cfg = config
+        instance.set_config(config)  # keeps `config` as the parent its hydra node resolves against
+        hydra_cfg = instance.cfg
+        hydra_node = hydra_cfg.hydra
+        task_cfg = copy_config(config)
         with read_write(task_cfg), open_dict(task_cfg):
             del task_cfg["hydra"]
-        instance.cfg = hydra_cfg
         ret = JobReturn(cfg=task_cfg, hydra_cfg=hydra_cfg, overrides=list(hydra_node.overrides.task))
         chdir = bool(hydra_node.job.chdir)
         try:
@@ -80,11 +83,11 @@ class TensorprobeLauncher(Launcher):
             ret.working_dir = output_dir if chdir else old_cwd
             if chdir:
                 os.chdir(output_dir)
-            if self._logging_ready:
-                _swap_job_file_handler(Path(output_dir) / f"{hydra_node.job.name}.log")
+            if self._log_file is not None:
+                self._log_file.point_to(Path(output_dir) / f"{hydra_node.job.name}.log")
             else:  # Hydra's job logging, configured once per batch with the first job's config
                 configure_log(hydra_cfg.hydra.job_logging, hydra_node.verbose)
-                self._logging_ready = True
+                self._log_file = JobLogFile()
             log.info("#%s : %s", hydra_node.job.num, " ".join(hydra_node.overrides.task))
             if hydra_node.output_subdir is not None:
                 meta = Path(output_dir) / str(hydra_node.output_subdir)
@@ -111,28 +114,35 @@ class TensorprobeLauncher(Launcher):
             callbacks.on_job_end(config=full, job_return=ret)
             return ret
         finally:
-            instance.cfg = previous
+            if previous is not None:
+                instance.set_config(previous)
             if chdir:
                 os.chdir(old_cwd)
 
 
-_JOB_HANDLER: Optional[logging.FileHandler] = None
+class JobLogFile:
+    """The job log file of Hydra's job_logging (its handler named `file`), re-pointed at each job's log,
+    so logging's dictConfig runs once per batch instead of once per job."""
 
+    def __init__(self) -> None:
+        root = logging.getLogger()
+        self.handler: Optional[logging.Handler] = next(
+            (h for h in root.handlers if isinstance(h, logging.FileHandler) and h.get_name() == "file"), None)
 
-def _swap_job_file_handler(path: Optional[Path]) -> None:
-    """Point the root logger's job file at this job's log (dictConfig once per batch, not per job)."""
-    global _JOB_HANDLER
-    root = logging.getLogger()
-    template = _JOB_HANDLER or next((h for h in root.handlers if isinstance(h, logging.FileHandler)), None)
-    if template is not None and template in root.handlers:
-        root.removeHandler(template)
-        template.close()
-    if path is None:
-        _JOB_HANDLER = None
-        return
-    handler = logging.FileHandler(path, mode="a", delay=True)
-    if template is not None:
-        handler.setFormatter(template.formatter)
-        handler.setLevel(template.level)
-    root.addHandler(handler)
-    _JOB_HANDLER = handler
+    def point_to(self, path: Optional[Path]) -> None:
+        """Log to `path` from now on (None: close the job log, log no more to a file)."""
+        root = logging.getLogger()
+        old = self.handler
+        if old is not None and old in root.handlers:
+            root.removeHandler(old)
+            old.close()
+        if path is None:
+            self.handler = None
+            return
+        handler = logging.FileHandler(path, mode="a", delay=True)
+        handler.set_name("file")
+        if old is not None:
+            handler.setFormatter(old.formatter)
+            handler.setLevel(old.level)
+        root.addHandler(handler)
+        self.handler = handler

@@ -15,12 +15,20 @@ CONTRACT_COLUMNS = KEY_COLUMNS + [
 # Further columns, after the contract ones: details that explain an outcome.
 EXTRA_COLUMNS = [
     "alias_of",          # first path of the same tensor object (tied weights), else empty
+    "listed_as",         # the name named_parameters()/named_buffers() lists this object under, if not its own path
     "has_is_param",      # the tensor carries the _is_param attribute
+    "grad_requires_grad",  # .grad itself requires grad (is tracked by autograd)
     "grad_after_zero_grad",  # none|zero|nonzero after optimizer.zero_grad() (model.zero_grad() for manual styles)
+    "grad_accumulates",  # steps >= 2: the previous step's gradient survived zero_grad, so backward added to it
+    "leaf_after_update",  # after the update stage the tensor is still a leaf without grad_fn
     "train_error_at",    # setup | forward | loss | backward | update: where update_error was raised
     "loss",              # the last training loss (non-finite stops training, see update_error)
     "move_error",        # an exception from module.to(...)
     "restore_error",     # an exception from the state_dict round trip
+    "restored_safetensors",  # checkpoint=true: survives safetensors save_file(state_dict) + load_file
+    "safetensors_error",     # checkpoint=true: the exception of that round trip (e.g. tied weights)
+    "restored_save_model",   # checkpoint=true: survives safetensors save_model + load_model
+    "save_model_error",      # checkpoint=true: the exception of that round trip
     "resolved_device",   # the torch device the job ran on (device=auto resolves here)
     "export_file",       # the artifact written into the job directory
     "export_seconds",    # wall time of the export stage: copy, export call, locating, verifying
