@@ -145,7 +145,8 @@ class Config:
     seed: int = 0                        # seeds module construction and the inputs
     steps: int = 1                       # training steps
     lr: float = 0.1                      # step size of the manual update styles
-    move_to: str = "meta"                # device used to test whether tensors follow module.to()
+    move_to: str = "meta"                # device used to test whether tensors follow module.to(); auto: the
+                                         # accelerator of this machine, else meta
     checkpoint: bool = False             # also probe safetensors save_file / save_model round trips
     dry_run: bool = False                # list the jobs (key, config hash) and run nothing
 

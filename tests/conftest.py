@@ -1,4 +1,8 @@
-"""Shared fixtures: compose configs with Hydra's compose API and run jobs in-process."""
+"""Shared fixtures: compose configs with Hydra's compose API, run jobs in-process, run the CLI.
+
+Tests that only read a sweep's output share one sweep (session-scoped fixtures below); a real
+subprocess is used only where the command line itself is what is tested.
+"""
 from __future__ import annotations
 
 import os
@@ -9,37 +13,59 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from hydra import compose, initialize_config_dir
-from omegaconf import OmegaConf, open_dict
+from omegaconf import open_dict
 
 from runner.app import CONFIG_DIR
 from runner.configstore import register_configs
-from runner.job.pipeline import run_job
-from runner.job.identity import JobIdentity
-from runner.schema import GROUPS
-from runner.table.csvfile import to_frame
+from runner.errors import describe_exception
+from runner.job.identity import identify
 from runner.job.task import optimizer_factory
 from runner.job.validate import typed_config
+from runner.schema import GROUPS
 
 ROOT = Path(__file__).resolve().parent.parent
+NO_REPORT = "hydra.callbacks.sweep_table.report=false"
 register_configs()
 
 
-def compose_config(overrides=()):
+def compose_config(overrides=(), config_dir=CONFIG_DIR):
     """The composed DictConfig for these overrides (Hydra's compose API, no global state left behind)."""
-    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+    with initialize_config_dir(config_dir=str(config_dir), version_base="1.3"):
         return compose("config", overrides=list(overrides), return_hydra_config=True)
+
+
+def task_config(overrides=()):
+    """(config without hydra, choices, override lines), as a job receives them."""
+    cfg = compose_config(overrides)
+    choices = {g: str(cfg.hydra.runtime.choices[g]) for g in GROUPS}
+    lines = list(cfg.hydra.overrides.task)
+    with open_dict(cfg):
+        del cfg["hydra"]
+    return cfg, choices, lines
+
+
+def error_line(overrides=(), config_dir=CONFIG_DIR) -> str:
+    """The one-line message the CLI prints for these overrides (same composition, same checks, same
+    formatting as `python -m runner`), or "" if the config is valid."""
+    try:
+        cfg = compose_config(overrides, config_dir)
+        variant = cfg.hydra.runtime.choices.variant
+        with open_dict(cfg):
+            del cfg["hydra"]
+        typed_config(cfg, f"variant/{variant}.yaml")
+    except Exception as exc:  # noqa: BLE001 - formatted exactly as runner.app formats it
+        return describe_exception(exc)
+    return ""
 
 
 def run_config(overrides=(), tmp_path=None) -> pd.DataFrame:
     """Run one job in-process exactly as the task does (minus Hydra's run dir) and return its table."""
-    cfg = compose_config(overrides)
-    choices = {g: str(cfg.hydra.runtime.choices[g]) for g in GROUPS}
-    with open_dict(cfg):
-        del cfg["hydra"]
-    typed = typed_config(cfg, "variant/test.yaml")
-    ident = JobIdentity(",".join(f"{k}={v}" for k, v in sorted(choices.items())), choices, "test")
+    from runner.job.pipeline import run_job
+    from runner.table.csvfile import to_frame
+    cfg, choices, lines = task_config(overrides)
+    typed = typed_config(cfg, f"variant/{choices['variant']}.yaml")
     out = Path(tmp_path or "/tmp")
-    rows = run_job(typed, ident, out, optimizer_factory(cfg.optimizer))
+    rows = run_job(typed, identify(cfg, choices, lines), out, optimizer_factory(cfg.optimizer))
     return to_frame(rows).set_index("tensor", drop=False)
 
 
@@ -58,3 +84,18 @@ def run_cli(*args, cwd=ROOT, env=None, timeout=600):
 
 def read_csv(path) -> pd.DataFrame:
     return pd.read_csv(path, dtype=str, keep_default_na=False)
+
+
+def sweep(directory: Path, *args: str) -> Path:
+    """A real multirun (`python -m runner -m ...`) into `directory`; fails the test if it fails."""
+    r = run_cli("runner", "-m", *args, f"hydra.sweep.dir={directory}")
+    assert r.returncode == 0, r.stderr[-3000:]
+    return directory
+
+
+@pytest.fixture(scope="session")
+def export_sweep(tmp_path_factory) -> Path:
+    """One sweep shared by the tests that only read its table: the notebook's model and a custom layer
+    under both ONNX exporters (compare, report, columns docs)."""
+    return sweep(tmp_path_factory.mktemp("export_sweep"), "variant=seed_notebook,custom_linear",
+                 "export=onnx_dynamo,onnx_legacy")

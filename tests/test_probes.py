@@ -1,4 +1,5 @@
 """Probe outcomes against facts checked by hand on torch, including cases the probes were not designed around."""
+import pytest
 import torch
 from torch import nn
 
@@ -11,10 +12,15 @@ from runner.probes.training import train
 
 def test_plain_tensor_with_requires_grad_gets_grad_but_is_not_trained_or_saved(run):
     t = run("variant=tensor_requires_grad").loc["t"]
-    assert (t.grad, t.updated, t.in_state_dict, t.in_parameters) == ("nonzero", "false", "false", "false")
-    # SGD sees no parameters at all: the optimizer refuses, and the table says so.
+    assert (t.grad, t.in_state_dict, t.in_parameters) == ("nonzero", "false", "false")
+    # SGD sees no parameters at all: the optimizer refuses, training stops at its setup, and what the
+    # update would have done is not measured (empty), so the job is partial.
     assert t.update_error == "ValueError: optimizer got an empty parameter list"
-    assert t.train_error_at == "setup"
+    assert (t.train_error_at, t.status, t.updated, t.grad_after_zero_grad) == ("setup", "partial", "", "")
+    assert t.reason == "training (setup): ValueError: optimizer got an empty parameter list"
+    manual = run("variant=tensor_requires_grad", "update=data").loc["t"]
+    # a hand-written loop over model.parameters() never sees it either, but it did run: measured
+    assert (manual.status, manual.updated, manual.update_error) == ("ok", "false", "")
 
 
 def test_nonpersistent_buffer_moves_but_is_not_restored(run):
@@ -83,11 +89,16 @@ def test_batchnorm_is_probed_like_any_module(run):
 
 
 def test_tied_weight_is_one_tensor_under_two_names(run):
+    from experiments.structures import TiedLinear
+    m = TiedLinear(4)
     table = run("variant=tied_parameters")
     second = table.loc["second.weight"]
-    # named_parameters() deduplicates: only the first name is listed; state_dict keeps both
-    assert (second.in_parameters, second.in_state_dict, second.alias_of) == ("false", "true", "first.weight")
-    assert table.loc["first.weight", "in_parameters"] == "true"
+    # parameters() yields the object itself (in_parameters by identity); named_parameters() lists it once,
+    # under its first name (listed_as); state_dict keeps both names
+    assert any(p is m.second.weight for p in m.parameters())
+    first_name = next(n for n, p in m.named_parameters() if p is m.second.weight)
+    assert (second.in_parameters, second.listed_as, second.in_state_dict) == ("true", first_name, "true")
+    assert second.alias_of == "first.weight" and table.loc["first.weight", "listed_as"] == ""
     assert second.updated == "true" and second.restored == "true"
 
 
@@ -140,7 +151,70 @@ def test_training_records_forward_failure_and_keeps_values():
             raise RuntimeError("boom")
     m = Broken()
     refs = discover(m)
-    out = train(m, refs, torch.ones(2), "optimizer", 1, 0.1, lambda p: torch.optim.SGD(p, lr=0.1))
-    assert (out.error, out.error_at) == ("RuntimeError: boom", "forward")
-    assert out.updated == {"w": False} and out.grad == {}
+    out = train(m, refs, (torch.ones(2),), {}, "optimizer", 1, 0.1, lambda p: torch.optim.SGD(p, lr=0.1))
+    assert (out.error, out.error_at, out.unmeasured) == ("RuntimeError: boom", "forward", True)
+    assert out.updated == {} and out.grad == {} and out.after_zero_grad == {}  # nothing measured
     assert resolve(m, refs[0]) is m.w
+
+
+def test_forward_failure_makes_the_job_partial_with_empty_cells(run):
+    t = run("variant=seed_notebook", "variant.model._target_=experiments.faulty.NoTensorOutput")
+    w = t.loc["w"]
+    assert (w.status, w.train_error_at) == ("partial", "forward")
+    assert w.reason == "training (forward): TypeError: forward returned dict, not a tensor"
+    assert (w.grad, w.updated, w.grad_after_zero_grad, w.loss) == ("", "", "", "")
+    assert (w.in_parameters, w.restored) == ("true", "true")  # the stages that do not need forward ran
+
+
+def test_grad_does_not_itself_require_grad(run):
+    w = run("variant=parameter").loc["w"]
+    p = nn.Parameter(torch.randn(3))
+    (p * 2).pow(2).mean().backward()
+    assert w.grad_requires_grad == str(p.grad.requires_grad).lower() == "false"
+
+
+def test_leaf_after_update_follows_the_update_style(run):
+    for style in ("optimizer", "data", "no_grad"):
+        assert run("variant=parameter", f"update={style}").loc["w", "leaf_after_update"] == "true", style
+    # rebinding a plain tensor replaces it with the result of an operation: not a leaf any more
+    t = run("variant=tensor_requires_grad", "update=rebind", "update.include_tensors=true").loc["t"]
+    rebound = torch.randn(3, requires_grad=True)
+    rebound.grad = torch.ones(3)
+    after = rebound - 0.1 * rebound.grad
+    assert (t.updated, t.leaf_after_update) == ("true", str(after.is_leaf and after.grad_fn is None).lower())
+
+
+def test_gradient_of_a_plain_tensor_accumulates_unless_the_loop_clears_it(run):
+    kept = run("variant=tensor_requires_grad", "update=data", "steps=2").loc["t"]
+    cleared = run("variant=tensor_requires_grad", "update=data", "steps=2", "update.include_tensors=true").loc["t"]
+    param = run("variant=parameter", "steps=2").loc["w"]
+    # model.zero_grad() clears what parameters() yields, never a plain tensor (checked with torch here)
+    m = nn.Module()
+    m.t = torch.randn(3, requires_grad=True)
+    (m.t * 2).sum().backward()
+    m.zero_grad()
+    assert m.t.grad is not None
+    assert (kept.grad_accumulates, kept.updated) == ("true", "false")
+    assert (cleared.grad_accumulates, cleared.updated) == ("false", "true")
+    assert param.grad_accumulates == "false"
+    assert run("variant=parameter").loc["w", "grad_accumulates"] == ""  # one step: nothing to accumulate
+
+
+def test_checkpoint_formats(run):
+    table = run("variant=tied_parameters", "checkpoint=true")
+    from safetensors.torch import save_file
+    from experiments.structures import TiedLinear
+    with pytest.raises(RuntimeError) as refused:  # save_file refuses shared memory, with this message
+        save_file(TiedLinear(4).state_dict(), "/tmp/tensorprobe-test-tied.safetensors")
+    assert set(table.safetensors_error) == {f"RuntimeError: {' '.join(str(refused.value).split())}"}
+    assert set(table.restored_safetensors) == {""}  # not measured: the save failed
+    assert set(table.restored_save_model) == {"true"} and set(table.save_model_error) == {""}
+    notebook = run("variant=seed_notebook", "checkpoint=true")
+    # what state_dict holds survives every format; a non-persistent buffer and a plain tensor none
+    for tensor in ("my_param", "my_buffer", "my_registered_param"):
+        assert tuple(notebook.loc[tensor, ["restored", "restored_safetensors", "restored_save_model"]]) == (
+            "true", "true", "true"), tensor
+    for tensor in ("my_state", "my_tensor"):
+        assert tuple(notebook.loc[tensor, ["restored", "restored_safetensors", "restored_save_model"]]) == (
+            "false", "false", "false"), tensor
+    assert run("variant=parameter").loc["w", "restored_safetensors"] == ""  # off unless checkpoint=true

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, fields
+from enum import Enum
 from typing import Any, Dict, Iterable, List, Mapping, Sequence
 
 from hydra.core.override_parser.overrides_parser import OverridesParser
@@ -31,9 +32,11 @@ class JobIdentity:
 
 def render(value: Any) -> str:
     """Compact, stable text of a config value (lists/dicts as compact JSON)."""
+    if isinstance(value, Enum):
+        return value.name
     if isinstance(value, str):
         return value
-    return json.dumps(value, separators=(",", ":"), sort_keys=True)
+    return json.dumps(value, separators=(",", ":"), sort_keys=True, default=lambda v: getattr(v, "name", str(v)))
 
 
 def job_key(choices: Mapping[str, str], plain: Mapping[str, Any], override_parts: Iterable[str] = ()) -> str:

@@ -113,10 +113,10 @@ def check_shape(where: str, shape: Iterable[int]) -> List[int]:
     return shape
 
 
-def check_device(where: str, name: Any) -> None:
+def check_device(where: str, name: Any, also: str = "") -> None:
     """A device string torch.device would parse (`cpu`, `cuda:1`, `meta`), checked without importing torch."""
     if not isinstance(name, str) or not _DEVICE.match(name):
-        raise ConfigError(where, f"{name!r} is not a device; allowed: {', '.join(DEVICE_TYPES)}, "
+        raise ConfigError(where, f"{name!r} is not a device; allowed: {also}{', '.join(DEVICE_TYPES)}, "
                           "optionally with an index (cuda:1)")
 
 
@@ -216,7 +216,8 @@ def check_plain_keys(cfg) -> None:
         raise ConfigError("steps", f"{cfg.steps} is negative; allowed: an int >= 0")
     if cfg.lr < 0:
         raise ConfigError("lr", f"{cfg.lr} is negative; allowed: a float >= 0")
-    check_device("move_to", cfg.move_to)
+    if cfg.move_to != "auto":
+        check_device("move_to", cfg.move_to, also="auto (the accelerator here, else meta), ")
 
 
 class JobValidator:

@@ -12,14 +12,16 @@ from omegaconf import DictConfig
 class SweepTable(Callback):
     """Collect the sweep directory and write its report; fail loudly (exit 2) if the table cannot be written.
 
-    Turn the report off with `hydra.callbacks.sweep_table.report=false`.
+    Turn the report off with `hydra.callbacks.sweep_table.report=false`; `audit=true` (set by
+    `+experiment=audit`) also writes audit.md/audit.csv and prints the findings.
 
     Hydra turns an exception in a callback into a warning and exits 0, so
     this callback raises SystemExit instead, which Hydra does not catch.
     """
 
-    def __init__(self, report: bool = True) -> None:
+    def __init__(self, report: bool = True, audit: bool = False) -> None:
         self.report = report
+        self.audit = audit
 
     def on_job_end(self, config: DictConfig, job_return: Any, **kwargs: Any) -> None:
         from runner.sweep import progress
@@ -48,6 +50,11 @@ class SweepTable(Callback):
             except Exception as exc:  # noqa: BLE001 - the table is written; say why the report is not
                 print(f"tensorprobe: error: report not written: {exc}", file=sys.stderr)
                 raise SystemExit(2)
+        if self.audit:
+            from runner.analysis.audit import audit, render, write_audit
+            findings = audit(collected.table)
+            print(render(findings) if findings else "audit: no findings")
+            print(f"audit: {write_audit(sweep_dir, findings)}")
         bad = dict.fromkeys(r["reason"] for r in collected.rows if r.get("status") == "config_error")  # job order
         for reason in bad:
             print(f"tensorprobe: error: {reason}", file=sys.stderr)

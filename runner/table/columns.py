@@ -23,6 +23,7 @@ EXTRA_COLUMNS = [
     "leaf_after_update",  # after the update stage the tensor is still a leaf without grad_fn
     "train_error_at",    # setup | forward | loss | backward | update: where update_error was raised
     "loss",              # the last training loss (non-finite stops training, see update_error)
+    "move_device",       # the device of the follows_device probe (move_to, with auto resolved)
     "move_error",        # an exception from module.to(...)
     "restore_error",     # an exception from the state_dict round trip
     "restored_safetensors",  # checkpoint=true: survives safetensors save_file(state_dict) + load_file

@@ -1,0 +1,243 @@
+"""`python -m runner.audit SWEEP_DIR`: findings a user acts on, from the measured cells of a sweep.
+
+Each finding names a tensor (empty: the module as a whole), a severity (error, warning, info), what
+was found, the evidence (the job and the cells it comes from) and the fix. Only measured cells count:
+an empty cell never supports a finding. Exit status: 0 when no finding reaches --fail-on (default
+warning), 1 when one does, 2 on bad input; usable as a CI check of a model.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Iterable, List, Optional
+
+import pandas as pd
+
+from runner.analysis.markdown import md_table
+from runner.table.csvfile import RESULTS_FILE, TableError, read_table, write_rows_atomic
+
+SEVERITIES = ("error", "warning", "info")
+AUDIT_COLUMNS = ["tensor", "severity", "finding", "evidence", "fix"]
+ONNX = ("onnx_dynamo", "onnx_legacy")
+IN_GRAPH = ("initializer", "input", "constant", "folded")  # ONNX roles: the exported model depends on it
+
+
+@dataclass
+class Finding:
+    tensor: str
+    severity: str
+    finding: str
+    evidence: str
+    fix: str
+
+
+def _measured(rows: pd.DataFrame, column: str) -> pd.DataFrame:
+    """Rows of jobs that ran, where `column` holds a measured value."""
+    if column not in rows.columns:
+        return rows.iloc[0:0]
+    return rows[rows["status"].isin(["ok", "partial"]) & (rows[column] != "")]
+
+
+def _first(rows: pd.DataFrame, column: str, value: Optional[str] = None) -> Optional[pd.Series]:
+    hit = _measured(rows, column)
+    if value is not None:
+        hit = hit[hit[column] == value]
+    return None if hit.empty else hit.iloc[0]
+
+
+# The swept columns of the table being audited: a job is named by its values of these.
+_LABEL: List[str] = []
+
+
+def _short(value: str) -> str:
+    """A cell as evidence: its first sentence (exporters' messages run long)."""
+    return value.split(". ")[0]
+
+
+def _cell(row: pd.Series, *columns: str) -> str:
+    job = ",".join(f"{g}={row[g]}" for g in _LABEL) or "every job"
+    return f"({job}) " + ", ".join(f"{c}={_short(str(row[c]))}" for c in columns)
+
+
+def _read_by_forward(rows: pd.DataFrame) -> Optional[pd.Series]:
+    """A row proving that forward reads the tensor: a gradient, or an ONNX graph that depends on it."""
+    grad = _first(rows, "grad", "nonzero")
+    if grad is not None:
+        return grad
+    onnx = _measured(rows[rows["export"].isin(ONNX)], "export_role")
+    onnx = onnx[onnx["export_role"].isin(IN_GRAPH)]
+    return None if onnx.empty else onnx.iloc[0]
+
+
+def _never_read(rows: pd.DataFrame) -> Optional[pd.Series]:
+    """A row showing forward does not read the tensor: no gradient though it requires one, and every
+    ONNX export that was measured left it out (`absent`)."""
+    grads = _measured(rows, "grad")
+    onnx = _measured(rows[rows["export"].isin(ONNX)], "export_role")
+    onnx = onnx[onnx["export_role"] != "error"]
+    if grads.empty or (grads["grad"] == "nonzero").any() or onnx.empty or (onnx["export_role"] != "absent").any():
+        return None
+    return onnx.iloc[0]
+
+
+def tensor_findings(name: str, rows: pd.DataFrame) -> List[Finding]:
+    """What one tensor's rows (every job of the sweep) show."""
+    first = rows.iloc[0]
+    out: List[Finding] = []
+    declared, requires_grad = first["declared_as"], first["requires_grad"] == "true"
+    if declared == "tensor":
+        read = _read_by_forward(rows)
+        if read is not None and not requires_grad:
+            evidence = [_cell(read, "grad" if read["grad"] == "nonzero" else "export_role")]
+            stays = _first(rows, "follows_device", "false")
+            if stays is not None:
+                evidence.append(_cell(stays, "follows_device", "move_device"))
+            unsaved = _first(rows, "in_state_dict", "false")
+            if unsaved is not None:
+                evidence.append(_cell(unsaved, "in_state_dict"))
+            baked = _measured(rows[rows["export"].isin(ONNX)], "export_role")
+            baked = baked[baked["export_role"].isin(IN_GRAPH)].drop_duplicates("export")
+            evidence += [_cell(r, "export_role") for _, r in baked.iterrows()]
+            out.append(Finding(name, "error", "plain tensor attribute read by forward: it does not move with "
+                               ".to(device), is not saved in state_dict, and exporters bake its value into the graph",
+                               "; ".join(dict.fromkeys(evidence)), f"self.register_buffer('{name.rsplit('.', 1)[-1]}', "
+                               "tensor) (persistent=False if it should not be saved)"))
+        if requires_grad:
+            grad = _first(rows, "grad", "nonzero")
+            listed = _first(rows, "in_parameters", "false")
+            if listed is not None:
+                what = "receives gradients that no optimizer applies" if grad is not None else \
+                    "requires grad but is not a parameter"
+                ev = [_cell(listed, "in_parameters", "in_state_dict")]
+                ev += [_cell(grad, "grad", "updated")] if grad is not None else []
+                stays = _first(rows, "follows_device", "false")
+                ev += [_cell(stays, "follows_device", "move_device")] if stays is not None else []
+                out.append(Finding(name, "error" if grad is not None else "warning",
+                                   f"plain tensor with requires_grad=True is never in parameters(): it {what}; "
+                                   "no optimizer or zero_grad() sees it, .to(device) leaves it and state_dict "
+                                   "does not save it", "; ".join(ev),
+                                   f"self.{name.rsplit('.', 1)[-1]} = nn.Parameter(tensor)"))
+    if declared == "parameter" and requires_grad:
+        unused = _never_read(rows)
+        if unused is not None:
+            grad = _first(rows, "grad")
+            out.append(Finding(name, "warning", "Parameter never read by forward: it gets no gradient, exporters "
+                               "drop it, and DistributedDataParallel needs find_unused_parameters=True",
+                               f"{_cell(grad, 'grad')}; {_cell(unused, 'export_role')}",
+                               "remove it, or use it in forward"))
+    if declared == "buffer" and first["persistent"] == "false":
+        restored = _first(rows, "restored", "false")
+        if restored is not None:
+            out.append(Finding(name, "info", "non-persistent buffer: moves with the module but is not saved in "
+                               "state_dict, so a loaded model keeps the value it was built with",
+                               _cell(restored, "in_state_dict", "restored"),
+                               f"register_buffer('{name.rsplit('.', 1)[-1]}', tensor) without persistent=False if "
+                               "the value must be saved"))
+    alias = first.get("alias_of", "")
+    if alias:
+        refused = _first(rows, "safetensors_error")
+        named = _measured(rows[rows["export"].isin(ONNX)], "export_name")
+        ev = [f"alias_of={alias}"]
+        if refused is not None:
+            ev.append(_cell(refused, "safetensors_error"))
+        ev += [_cell(r, "export_name") for _, r in named.drop_duplicates("export").iterrows()]
+        out.append(Finding(name, "warning" if refused is not None else "info",
+                           f"tied weight: the same tensor as {alias}; safetensors.torch.save_file refuses the "
+                           "state_dict (shared memory) and exporters keep one copy under one name",
+                           "; ".join(ev), "save with safetensors.torch.save_model / load_model (they de-duplicate "
+                           "ties), and re-tie the weights after loading a state_dict"))
+    mutated = _first(rows, "mutated_by_export", "true")
+    if mutated is not None:
+        out.append(Finding(name, "warning", f"exporting with {mutated['export']} changed this tensor's value "
+                           "in the module (the exporter ran forward)", _cell(mutated, "mutated_by_export"),
+                           "export a copy (copy.deepcopy(model)) or the model in eval mode"))
+    return out
+
+
+def module_findings(table: pd.DataFrame) -> List[Finding]:
+    """Findings about the module as a whole: exporters that fail, training that could not run."""
+    out: List[Finding] = []
+    failed = table[table["export_role"] == "error"] if "export_role" in table else table.iloc[0:0]
+    for exporter, rows in failed.groupby("export", sort=False):
+        row = rows.iloc[0]
+        out.append(Finding("", "warning", f"{exporter} fails on this module: {row['export_error']}",
+                           _cell(row, "export_role"), "see the exporter's message; another exporter may work"))
+    for _, row in table[table["status"].isin(["partial", "failed"])].drop_duplicates("job").iterrows():
+        out.append(Finding("", "error", f"the job could not run to the end: {row['reason']}",
+                           _cell(row, "status"), "see the reason; e.g. register plain tensors as buffers so "
+                           "they move with the module"))
+    return out
+
+
+def audit(table: pd.DataFrame) -> List[Finding]:
+    """Every finding of a sweep table: the module's, then each tensor's (in the table's order)."""
+    _LABEL[:] = [c for c in ("variant", "optimizer", "update", "device", "export", "seed")
+                 if c in table and table[c].nunique() > 1]
+    findings = module_findings(table)
+    ran = table[table["tensor"] != ""]
+    for name in dict.fromkeys(ran["tensor"]):
+        findings += tensor_findings(name, ran[ran["tensor"] == name])
+    order = {s: i for i, s in enumerate(SEVERITIES)}
+    return sorted(findings, key=lambda f: order[f.severity])
+
+
+def write_audit(sweep_dir: Path, findings: Iterable[Finding]) -> Path:
+    """audit.csv and audit.md in the sweep directory; returns the markdown path."""
+    findings = list(findings)
+    write_rows_atomic([asdict(f) for f in findings], sweep_dir / "audit.csv", AUDIT_COLUMNS)
+    frame = pd.DataFrame([asdict(f) for f in findings], columns=AUDIT_COLUMNS)
+    counts = ", ".join(f"{sum(f.severity == s for f in findings)} {s}" for s in SEVERITIES)
+    text = ["# tensorprobe audit", "", f"{len(findings)} findings ({counts}).", "",
+            md_table(frame) if findings else "No findings.", "",
+            "Columns and how each cell was measured: docs/columns.md in the tensorprobe repository.", ""]
+    path = sweep_dir / "audit.md"
+    path.write_text("\n".join(text), encoding="utf-8")
+    return path
+
+
+def render(findings: Iterable[Finding]) -> str:
+    return "\n".join(f"{f.severity:<7} {f.tensor or '(module)'}: {f.finding}. Fix: {f.fix}. [{f.evidence}]"
+                     for f in findings)
+
+
+def fails(findings: Iterable[Finding], level: str) -> bool:
+    return any(SEVERITIES.index(f.severity) <= SEVERITIES.index(level) for f in findings)
+
+
+def load_sweep_table(path: Path) -> pd.DataFrame:
+    path = Path(path)
+    if path.is_dir():
+        if not (path / RESULTS_FILE).is_file():
+            from runner.table.collect import collect
+            return collect(path).table
+        path = path / RESULTS_FILE
+    return read_table(path)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m runner.audit", description=__doc__.splitlines()[0],
+                                     epilog="exit status: 0 no finding at --fail-on or above, 1 some, 2 bad input")
+    parser.add_argument("sweep_dir", type=Path, help="a sweep directory (or its results.csv)")
+    parser.add_argument("--fail-on", choices=SEVERITIES, default="warning",
+                        help="the lowest severity that makes the exit status 1 (default: warning)")
+    args = parser.parse_args(argv)
+    try:
+        table = load_sweep_table(args.sweep_dir)
+        required = {"status", "tensor", "declared_as", "requires_grad", "export"}
+        if not required <= set(table.columns):
+            raise TableError(f"{args.sweep_dir}: not a tensorprobe results table (missing "
+                             f"{', '.join(sorted(required - set(table.columns)))})")
+    except TableError as exc:
+        print(f"tensorprobe: error: {exc}", file=sys.stderr)
+        return 2
+    findings = audit(table)
+    if args.sweep_dir.is_dir():
+        write_audit(args.sweep_dir, findings)
+    print(render(findings) if findings else "no findings")
+    return 1 if fails(findings, args.fail_on) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
