@@ -14,16 +14,17 @@ class TensorprobeSweeperConf:
     _target_: str = "hydra_plugins.tensorprobe_sweeper.tensorprobe_sweeper.TensorprobeSweeper"
     max_batch_size: Optional[int] = None     # as the basic sweeper: jobs launched per batch (None: all)
     params: Optional[Dict[str, str]] = None  # sweep parameters, as hydra.sweeper.params of the basic sweeper
-    fast_compose: bool = True                # compose job configs with runner.fastcompose (identical result)
+    fast_compose: bool = True                # compose job configs with runner.sweep.fastcompose (identical result)
     resume: bool = True                      # skip jobs whose results.csv already holds this config's results
-    plan_ahead: bool = True                  # in-process launcher: plan in a forked child while torch imports
+    plan_ahead: bool = True                  # tensorprobe launcher: plan in a forked child while torch imports
 
 
 @dataclass
 class TensorprobeLauncherConf:
-    """hydra/launcher=tensorprobe: in-process jobs with cheap bookkeeping (runner.launcher)."""
+    """hydra/launcher=tensorprobe: jobs with cheap bookkeeping, in this process or a warm pool (runner.sweep.launcher)."""
     _target_: str = "hydra_plugins.tensorprobe_launcher.tensorprobe_launcher.TensorprobeLauncher"
     save_hydra_yaml: bool = False  # also write .hydra/hydra.yaml per job (costs ~15 ms a job)
+    n_jobs: int = 1                # > 1: CPU jobs in that many worker processes forked after warming up
 
 
 OPEN_VARIANT_KEYS = ("attributes", "inputs", "kwargs")

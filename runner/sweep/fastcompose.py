@@ -179,6 +179,14 @@ class FastSweepConfigLoader:
         self.counts["fast"] += 1
         return cfg, choices, [o.input_line for o in parsed if not o.is_hydra_override()]
 
+    def choices(self, master_config: DictConfig, sweep_overrides: List[str]) -> Dict[str, str]:
+        """The job's group choices, from its parsed overrides and the base it builds on (no composition)."""
+        parsed = self._parse(list(sweep_overrides))
+        structural, choices, _ = self._split(parsed, self._base_config(master_config, ()).hydra.runtime.choices)
+        out = dict(self._base_config(master_config, tuple(o.input_line for o in structural)).hydra.runtime.choices)
+        out.update({o.key_or_group: o.value() for o in choices})
+        return out
+
     def log_counts(self) -> None:
         log.debug("job configs: %(fast)d composed fast, %(hydra)d by Hydra, %(fallback)d fallbacks", self.counts)
 

@@ -7,13 +7,16 @@ What it keeps from hydra.core.utils.run_job: the job directory (`hydra.runtime.o
 exception. What it drops: two deep copies of the whole config per job, re-running logging's
 dictConfig per job, and `.hydra/hydra.yaml` per job (the sweep's `multirun.yaml` holds the Hydra
 config; set `hydra.launcher.save_hydra_yaml=true` to write it anyway).
+
+With `hydra.launcher.n_jobs=N` (N > 1) the same per-job code runs in N worker processes forked once
+torch and the exporters are warm (runner.sweep.pool).
 """
 from __future__ import annotations
 
 import logging
 import os
 from pathlib import Path
-from typing import List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Tuple
 
 from hydra.core.hydra_config import HydraConfig
 from hydra.core.utils import JobReturn, JobRuntime, JobStatus, configure_log, env_override, setup_globals
@@ -21,22 +24,32 @@ from hydra.plugins.launcher import Launcher
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf, flag_override, open_dict, read_write
 
-from runner.sweep import interrupt
+from runner.sweep import interrupt, pool
 from runner.sweep.configcopy import copy_config
 
 log = logging.getLogger(__name__)
+EXPORTERS = {"torch_export", "onnx_dynamo", "onnx_legacy"}  # export options whose name is their exporter
+
+
+def _subdir(config: DictConfig, idx: int) -> str:
+    with open_dict(config):
+        config.hydra.job.id = idx
+        config.hydra.job.num = idx
+    return str(config.hydra.sweep.subdir)
 
 
 class TensorprobeLauncher(Launcher):
-    def __init__(self, save_hydra_yaml: bool = False) -> None:
+    def __init__(self, save_hydra_yaml: bool = False, n_jobs: int = 1) -> None:
         self.save_hydra_yaml = save_hydra_yaml
+        self.n_jobs = n_jobs
         self.config: Optional[DictConfig] = None
         self.hydra_context: Optional[HydraContext] = None
         self.task_function: Optional[TaskFunction] = None
+        self._log_file: Optional[JobLogFile] = None
 
-    def runs_in_this_process(self) -> bool:
-        """Jobs run in this process (not in workers): the sweeper may plan ahead while torch imports."""
-        return True
+    def warm_up(self) -> None:
+        """Import the job code in this process (the sweeper plans in a forked child meanwhile)."""
+        import runner.job.pipeline  # noqa: F401
 
     def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig) -> None:
         self.config, self.hydra_context, self.task_function = config, hydra_context, task_function
@@ -45,23 +58,79 @@ class TensorprobeLauncher(Launcher):
         setup_globals()
         assert self.config is not None and self.hydra_context is not None
         Path(str(self.config.hydra.sweep.dir)).mkdir(parents=True, exist_ok=True)
-        self._log_file: Optional[JobLogFile] = None
-        runs: List[JobReturn] = []
+        self._log_file = None
+        jobs = [(initial_job_idx + i, list(o)) for i, o in enumerate(job_overrides)]
         try:
-            for offset, overrides in enumerate(job_overrides):
-                if interrupt.state.requested:
-                    break
-                idx = initial_job_idx + offset
-                cfg = self.hydra_context.config_loader.load_sweep_config(self.config, list(overrides))
-                with open_dict(cfg):
-                    cfg.hydra.job.id = idx
-                    cfg.hydra.job.num = idx
-                runs.append(self._run(cfg))
+            if self.n_jobs > 1 and len(jobs) > 1 and pool.possible():
+                return self._launch_pool(jobs)
+            return [self._run_numbered(job) for job in jobs if not interrupt.state.requested]
         finally:
             if self._log_file is not None:
                 self._log_file.point_to(None)
             configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose)
-        return runs
+
+    def _run_numbered(self, job: Tuple[int, List[str]]) -> JobReturn:
+        """Compose job number idx's config and run it here (in this process, or in a pool worker)."""
+        idx, overrides = job
+        cfg = self.hydra_context.config_loader.load_sweep_config(self.config, list(overrides))
+        with open_dict(cfg):
+            cfg.hydra.job.id = idx
+            cfg.hydra.job.num = idx
+        return self._run(cfg)
+
+    # -- the pool ----------------------------------------------------------------------------------
+    def _launch_pool(self, jobs: List[Tuple[int, List[str]]]) -> List[JobReturn]:
+        """CPU jobs in forked workers; jobs on an accelerator here afterwards (never in a forked process)."""
+        choices = {idx: self._choices(overrides) for idx, overrides in jobs}
+        accelerator = pool.accelerator_present()
+        here = {idx for idx, c in choices.items()
+                if c.get("device") not in ("cpu", "auto") or (c.get("device") == "auto" and accelerator)}
+        pool.warm_up(EXPORTERS & {c.get("export") for c in choices.values()} or EXPORTERS)
+        returns: Dict[int, JobReturn] = {}
+
+        def finished(idx: int, ret: JobReturn) -> None:
+            from runner.sweep import progress
+            returns[idx] = ret
+            summary = ret.return_value if isinstance(ret._return_value, dict) else {"status": "error", "seconds": 0}
+            if progress.current is not None:
+                progress.current.job_done(" ".join(ret.overrides), summary.get("status", "?"), summary.get("seconds", 0))
+
+        workers = pool.WarmPool(self.n_jobs, run=self._run_in_worker, died=self._worker_died)
+        workers.map([(job[0], job) for job in jobs if job[0] not in here], lambda: interrupt.state.requested, finished)
+        for job in jobs:
+            if job[0] in here and not interrupt.state.requested:
+                returns[job[0]] = self._run_numbered(job)
+        return [returns[idx] for idx, _ in jobs if idx in returns]
+
+    def _choices(self, overrides: List[str]) -> Dict[str, str]:
+        loader = self.hydra_context.config_loader
+        if hasattr(loader, "choices"):
+            return loader.choices(self.config, overrides)
+        return dict(loader.load_sweep_config(self.config, overrides).hydra.runtime.choices)
+
+    def _run_in_worker(self, job: Tuple[int, List[str]]) -> JobReturn:
+        """In a worker: run the job; send back what the sweep needs (its configs stay behind)."""
+        ret = self._run_numbered(job)
+        light = JobReturn(overrides=ret.overrides, status=ret.status, task_name=ret.task_name,
+                          working_dir=ret.working_dir)
+        light._return_value = ret._return_value
+        return light
+
+    def _worker_died(self, job: Tuple[int, List[str]], reason: str) -> JobReturn:
+        """The job whose worker died: a `failed` row in its directory, so the table says so."""
+        from runner.job.identity import identify
+        from runner.job.task import error_row
+        from runner.sweep.fastcompose import split_task_config
+        from runner.table.csvfile import RESULTS_FILE, write_rows_atomic
+        idx, overrides = job
+        full = self.hydra_context.config_loader.load_sweep_config(self.config, overrides)
+        output_dir = Path(str(self.config.hydra.sweep.dir)) / str(_subdir(full, idx))
+        cfg, choices, lines = split_task_config(full)
+        ident = identify(cfg, choices, lines)
+        write_rows_atomic([error_row(ident, cfg.seed, "failed", reason)], output_dir / RESULTS_FILE)
+        ret = JobReturn(overrides=lines, status=JobStatus.COMPLETED)
+        ret.return_value = {"key": ident.key, "status": "failed", "rows": 1, "seconds": 0.0}
+        return ret
 
     def _run(self, config: DictConfig) -> JobReturn:
         callbacks = self.hydra_context.callbacks

@@ -16,7 +16,6 @@ runs of job numbers, so job numbers (and job directories) are those of the full 
 """
 from __future__ import annotations
 
-import importlib
 import itertools
 import logging
 import sys
@@ -90,10 +89,9 @@ class TensorprobeSweeper(Sweeper):
         from runner.sweep import planahead
         from runner.sweep.launcher import TensorprobeLauncher
         if not (self.plan_ahead and len(jobs) > 1 and isinstance(self.launcher, TensorprobeLauncher)
-                and self.launcher.runs_in_this_process() and planahead.possible()):
+                and planahead.possible()):
             return None
-        plans = planahead.run(lambda: self._plan(jobs, sweep_dir),
-                              warm=lambda: importlib.import_module("runner.job.pipeline"))
+        plans = planahead.run(lambda: self._plan(jobs, sweep_dir), warm=self.launcher.warm_up)
         if plans is not None:
             log.debug("planned %d jobs in a forked child while importing the job code", len(plans))
         return plans
