@@ -89,16 +89,21 @@ class FastSweepConfigLoader:
         self.counts["hydra"] += 1
         return self.inner.load_sweep_config(master, overrides)
 
-    def _base_config(self, master: DictConfig, structural: Tuple[str, ...]) -> DictConfig:
+    def _base_config(self, master: DictConfig, structural: Tuple[str, ...]) -> Optional[DictConfig]:
+        """Hydra's config for the structural overrides alone; None if that alone does not compose (a
+        mandatory group the jobs choose): then Hydra composes each job whole."""
         if structural not in self._base:
-            self._base[structural] = self._hydra_compose(master, list(structural))
+            try:
+                self._base[structural] = self._hydra_compose(master, list(structural))
+            except Exception:  # noqa: BLE001 - the job's own composition raises any real error
+                self._base[structural] = None
         return self._base[structural]
 
     def _node(self, master: DictConfig, structural: Tuple[str, ...], group: str, option: str):
         """The composed group node for this option, or None if the option reaches outside its node."""
         key = (structural, group, option)
         if key not in self._nodes:
-            base = self._base_config(master, structural)
+            base = self._base[structural]
             with_option = self._hydra_compose(master, list(structural) + [f"{group}={option}"])
             node = with_option._get_node(group) if _only_node_differs(base, with_option, group) else None
             self._nodes[key] = _detached(node) if node is not None else None
@@ -123,9 +128,13 @@ class FastSweepConfigLoader:
         """(config, parsed overrides, chosen nodes, structural lines), or None where Hydra must compose
         this job itself."""
         parsed = self._parse(list(sweep_overrides))
-        default_choices = self._base_config(master, ()).hydra.runtime.choices
-        structural, choices, values = self._split(parsed, default_choices)
+        default = self._base_config(master, ())
+        if default is None:
+            return None
+        structural, choices, values = self._split(parsed, default.hydra.runtime.choices)
         structural_lines = tuple(o.input_line for o in structural)
+        if self._base_config(master, structural_lines) is None:
+            return None
         nodes = {}
         for o in choices:
             node = self._node(master, structural_lines, o.key_or_group, o.value())
@@ -180,10 +189,14 @@ class FastSweepConfigLoader:
         return cfg, choices, [o.input_line for o in parsed if not o.is_hydra_override()]
 
     def choices(self, master_config: DictConfig, sweep_overrides: List[str]) -> Dict[str, str]:
-        """The job's group choices, from its parsed overrides and the base it builds on (no composition)."""
+        """The job's group choices, from its parsed overrides and the base it builds on."""
         parsed = self._parse(list(sweep_overrides))
-        structural, choices, _ = self._split(parsed, self._base_config(master_config, ()).hydra.runtime.choices)
-        out = dict(self._base_config(master_config, tuple(o.input_line for o in structural)).hydra.runtime.choices)
+        default = self._base_config(master_config, ())
+        structural, choices, _ = self._split(parsed, default.hydra.runtime.choices) if default else ([], [], [])
+        base = self._base_config(master_config, tuple(o.input_line for o in structural))
+        if default is None or base is None:
+            return dict(self._hydra_compose(master_config, list(sweep_overrides)).hydra.runtime.choices)
+        out = dict(base.hydra.runtime.choices)
         out.update({o.key_or_group: o.value() for o in choices})
         return out
 
@@ -216,5 +229,5 @@ def _only_node_differs(base: DictConfig, other: DictConfig, group: str) -> bool:
         c["hydra"]["runtime"]["choices"].pop(group, None)
         c["hydra"]["overrides"]["task"] = []
         c["hydra"]["job"]["override_dirname"] = ""
-    return (a == b and list(base.keys()) == list(other.keys())
+    return (a == b and list(base.keys()) == list(other.keys()) and group in base.keys()
             and OmegaConf.get_type(base, group) is OmegaConf.get_type(other, group))

@@ -31,6 +31,14 @@ log = logging.getLogger(__name__)
 EXPORTERS = {"torch_export", "onnx_dynamo", "onnx_legacy"}  # export options whose name is their exporter
 
 
+def _job_chdir(chdir: Optional[bool]) -> bool:
+    """hydra.job.chdir as Hydra's run_job reads it: unset means False from version_base 1.2 on, else True."""
+    if chdir is None:
+        from hydra import version
+        return not version.base_at_least("1.2")
+    return bool(chdir)
+
+
 def _subdir(config: DictConfig, idx: int) -> str:
     with open_dict(config):
         config.hydra.job.id = idx
@@ -83,8 +91,8 @@ class TensorprobeLauncher(Launcher):
         """CPU jobs in forked workers; jobs on an accelerator here afterwards (never in a forked process)."""
         choices = {idx: self._choices(overrides) for idx, overrides in jobs}
         accelerator = pool.accelerator_present()
-        here = {idx for idx, c in choices.items()
-                if c.get("device") not in ("cpu", "auto") or (c.get("device") == "auto" and accelerator)}
+        here = {idx for idx, c in choices.items()  # a device other than cpu (or no device group: another app)
+                if c.get("device") not in (None, "cpu", "auto") or (c.get("device") == "auto" and accelerator)}
         pool.warm_up(EXPORTERS & {c.get("export") for c in choices.values()} or EXPORTERS)
         returns: Dict[int, JobReturn] = {}
 
@@ -109,12 +117,8 @@ class TensorprobeLauncher(Launcher):
         return dict(loader.load_sweep_config(self.config, overrides).hydra.runtime.choices)
 
     def _run_in_worker(self, job: Tuple[int, List[str]]) -> JobReturn:
-        """In a worker: run the job; send back what the sweep needs (its configs stay behind)."""
-        ret = self._run_numbered(job)
-        light = JobReturn(overrides=ret.overrides, status=ret.status, task_name=ret.task_name,
-                          working_dir=ret.working_dir)
-        light._return_value = ret._return_value
-        return light
+        """In a worker: run the job and send its JobReturn back (configs included, as Hydra's launchers do)."""
+        return self._run_numbered(job)
 
     def _worker_died(self, job: Tuple[int, List[str]], reason: str) -> JobReturn:
         """The job whose worker died: a `failed` row in its directory, so the table says so."""
@@ -146,7 +150,7 @@ class TensorprobeLauncher(Launcher):
         with read_write(task_cfg), open_dict(task_cfg):
             del task_cfg["hydra"]
         ret = JobReturn(cfg=task_cfg, hydra_cfg=hydra_cfg, overrides=list(hydra_node.overrides.task))
-        chdir = bool(hydra_node.job.chdir)
+        chdir = _job_chdir(hydra_node.job.chdir)
         try:
             Path(output_dir).mkdir(parents=True, exist_ok=True)
             ret.working_dir = output_dir if chdir else old_cwd

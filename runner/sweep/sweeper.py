@@ -31,6 +31,7 @@ from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf
 
 from runner.errors import ConfigError
+from runner.schema import GROUPS
 from runner.sweep import interrupt, progress
 from runner.sweep.planning import PlannedJob, Planner, job_dir
 from runner.sweep.fastcompose import FastSweepConfigLoader
@@ -76,6 +77,9 @@ class TensorprobeSweeper(Sweeper):
     # -- planning --------------------------------------------------------------------------------
     def _plan(self, jobs: List[List[str]], sweep_dir: Path, count_rows: bool = False) -> List[PlannedJob]:
         from runner.table.jobstate import finished_hash
+        if not all(group in self.config for group in GROUPS):  # another app's config (Hydra's test suites)
+            return [PlannedJob(idx, list(overrides), key=" ".join(overrides), config_hash="")
+                    for idx, overrides in enumerate(jobs)]
         planner = Planner(self.hydra_context.config_loader, self.config, count_rows=count_rows)
         plans = planner.plan(jobs, finished_hash if self.resume else None,
                              lambda idx: job_dir(sweep_dir, self.config, idx))
