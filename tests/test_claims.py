@@ -185,6 +185,8 @@ def test_untested_says_why():
     assert v.verdict == "untested" and "no row has export=torch_export" in v.detail
     v = judge(claim({"declared_as": "parameter"}, {"leaf_after_update": True}), t)
     assert v.verdict == "untested" and "no column leaf_after_update" in v.detail
+    v = judge(claim({"update.include_tensors": True}, {"updated": True}), t)  # a config key no job set
+    assert v.verdict == "untested" and "no row has update.include_tensors=true" in v.detail
 
 
 def test_unless_leaves_rows_out_and_reads_back():

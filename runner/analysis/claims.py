@@ -191,7 +191,10 @@ class Evidence:
     def column(self, name: str) -> Optional[pd.Series]:
         if name in self.table.columns:
             return self.table[name]
-        return self.key_columns().get(name)
+        keys = self.key_columns()
+        if name not in keys and name.partition(".")[0] in GROUPS and "." in name:
+            keys[name] = pd.Series("", index=self.table.index)  # a group's key that no job of this table set
+        return keys.get(name)
 
     def coded(self, name: str) -> Tuple[np.ndarray, List[str]]:
         if name not in self._coded:
@@ -260,6 +263,10 @@ def _summary(reasons: Sequence[str], limit: int = 2) -> str:
     shown = [f"{n} × {r}" if n > 1 else r for r, n in counts.most_common(limit)]
     more = len(counts) - limit
     return "; ".join(shown) + (f"; {more} other reasons" if more > 0 else "")
+
+
+def _rows(n: int) -> str:
+    return f"{n} row" if n == 1 else f"{n} rows"
 
 
 def _short(text: str, width: int = 110) -> str:
@@ -478,17 +485,17 @@ def judge(claim: Claim, table: pd.DataFrame, evidence: Optional[Evidence] = None
         unmeasured = dict(filter_unmeasured)
         unmeasured.update({k: m[1] for k, m in expect_masks.items() if k not in unmeasured})
         reasons = _why_unmeasured(ev, np.flatnonzero(left_out), unmeasured)
-    left_text = f"; {n_left} matching rows not measured ({_summary(reasons)})" if n_left else ""
+    left_text = f"; {_rows(n_left)} matching but not measured ({_summary(reasons)})" if n_left else ""
 
     n_rows = int(counted.sum())
     if not n_rows:
         if n_left:
-            return Verdict(claim, "untested", f"all {n_left} matching rows unmeasured: {_summary(reasons)}",
+            return Verdict(claim, "untested", f"{'all ' if n_left > 1 else ''}{_rows(n_left)} matching but not measured: {_summary(reasons)}",
                            0, n_left)
         return Verdict(claim, "untested", _no_rows_detail(ev, claim), 0, 0)
     passing = holds[counted]
     if passing.all():
-        return Verdict(claim, "holds", f"{n_rows} rows, all with {expected}{left_text}", n_rows, n_left)
+        return Verdict(claim, "holds", f"{_rows(n_rows)}, all with {expected}{left_text}", n_rows, n_left)
     positions = np.flatnonzero(counted)
     rows = Rows(ev, positions, passing)
     failing = positions[~passing]
@@ -498,7 +505,7 @@ def judge(claim: Claim, table: pd.DataFrame, evidence: Optional[Evidence] = None
     found = ", ".join(f"{c}={ev.column(c).iat[first] or chr(34) * 2}" for c in claim.expect)
     label = " / ".join(str(table[c].iat[first]) for c in ("job", "tensor") if c in table)
     counter = f"e.g. {label}: {found} (expected {expected})"
-    fraction = f"{len(failing)} of {n_rows} rows fail"
+    fraction = f"{len(failing)} of {_rows(n_rows)} fail" + ("s" if n_rows == 1 else "")
     if passing.any():
         split = _option_split(rows)
         if split:
