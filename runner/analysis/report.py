@@ -2,7 +2,7 @@
 
 Writes report.md, report.html, outcomes.png and claims.csv into the sweep
 directory. Reads only the table and Hydra's multirun.yaml: no torch, and
-matplotlib (its Agg canvas only) just for the figure.
+Pillow just for the figure (runner/analysis/figure.py).
 """
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ import yaml
 from runner import CONFIG_DIR, PROJECT_ROOT
 from runner.analysis.claims import VERDICTS, Evidence, judge_all, load_claims, verdict_frame
 from runner.table.collect import collect
+from runner.analysis.figure import draw
 from runner.analysis.markdown import html_table, md_table
 from runner.schema import GROUPS
 from runner.table.columns import ENVIRONMENT_COLUMNS
@@ -161,45 +162,7 @@ def heatmap(table: pd.DataFrame, path: Path) -> Optional[Path]:
     """Share of the jobs (that measured it) in which each fact holds, per (variant, tensor), on a neutral
     single-hue scale: these are facts, not passes and failures. Unmeasured cells are grey, hatched, `n/a`."""
     labels, facts, shares = _shares(table)
-    if not facts or not labels:
-        return None
-    try:  # the Agg canvas alone: pyplot and its backend machinery are not needed to write a PNG
-        import numpy as np
-        from matplotlib import colormaps
-        from matplotlib.backends.backend_agg import FigureCanvasAgg
-        from matplotlib.figure import Figure
-        from matplotlib.patches import Rectangle
-    except ImportError:
-        return None
-    data = np.ma.masked_invalid(np.array([[np.nan if s is None else s for s, _ in row] for row in shares], float))
-    left = 0.3 + 0.062 * max(len(x) for x in labels)
-    bottom = 0.35 + 0.085 * 0.65 * max(len(f) for f in facts)
-    width, height = left + 0.75 * len(facts) + 1.6, bottom + 0.7 + 0.28 * len(labels)
-    fig = Figure(figsize=(width, height), dpi=110)
-    FigureCanvasAgg(fig)
-    ax = fig.add_axes((left / width, bottom / height, 0.75 * len(facts) / width, 0.28 * len(labels) / height))
-    image = ax.imshow(data, cmap=colormaps["cividis"].with_extremes(bad="#e4e4e4"), vmin=0, vmax=1,
-                      aspect="auto", interpolation="nearest")
-    ax.set_xticks(range(len(facts)), facts, rotation=40, ha="right")
-    ax.set_yticks(range(len(labels)), labels, fontsize=8)
-    annotate = len(labels) * len(facts) <= 600
-    for i, row in enumerate(shares):
-        for j, (share, incomplete) in enumerate(row):
-            if share is None:
-                ax.add_patch(Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, hatch="///", edgecolor="#a0a0a0",
-                                       linewidth=0))
-                if annotate:
-                    ax.text(j, i, "n/a", ha="center", va="center", fontsize=7, color="#404040")
-            elif annotate:
-                ax.text(j, i, f"{share:.0%}" + ("*" if incomplete else ""), ha="center", va="center", fontsize=7,
-                        color="black" if share >= 0.5 else "white")
-    cax = fig.add_axes(((left + 0.75 * len(facts) + 0.25) / width, bottom / height, 0.15 / width,
-                        min(0.28 * len(labels), 2.5) / height))
-    fig.colorbar(image, cax=cax, label="share of jobs where true")
-    ax.set_title("tensor facts per (variant, tensor): share of the jobs that measured each\n"
-                 "n/a (grey, hatched) = not measured; * = not measured in every job", fontsize=9)
-    fig.savefig(path)
-    return path
+    return draw(labels, facts, shares, path)
 
 
 def _claims_table(claims: pd.DataFrame) -> pd.DataFrame:
