@@ -58,7 +58,8 @@ VERDICTS = ("holds", "refuted", "depends", "untested")
 CLAIMS_COLUMNS = ["id", "source", "statement", "where", "expect", "verdict", "detail", "rows", "not_measured"]
 RAN = ("ok", "partial")  # statuses whose rows can count
 # Set when the module is built and its tensors are listed: measured in every ok/partial row, empty is a value.
-# In order of generality: the first that separates failing from passing rows is named.
+# Of those that separate failing from passing rows, the one with the fewest failing values is named; ties go
+# to the more general (earlier) one.
 PROPERTIES = ["declared_as", "persistent", "requires_grad", "dtype", "in_parameters", "in_buffers",
               "in_state_dict", "has_is_param", "alias_of", "listed_as", "variant", "tensor", "shape"]
 # Swept options: config groups (the variant is the module under test, a property of its tensors) and seed.

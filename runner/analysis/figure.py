@@ -10,7 +10,10 @@ from __future__ import annotations
 import importlib.util
 import math
 from pathlib import Path
-from typing import List, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, List, Optional, Sequence, Tuple
+
+if TYPE_CHECKING:
+    from PIL import Image
 
 # cividis at 0, 1/8, ..., 1 (matplotlib's table); shares in between are interpolated
 CIVIDIS = [(0, 34, 78), (26, 56, 111), (67, 78, 108), (97, 101, 111), (125, 124, 120), (155, 148, 118),
