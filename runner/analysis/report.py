@@ -235,7 +235,8 @@ def write_report(sweep_dir: Path, claim_files: Optional[Sequence[Path]] = None) 
              f"<h2>Environment</h2>{html_table(environment(table))}", f"<h2>Sweep</h2>{html_table(option_frame)}"]
     if len(not_ok):
         parts.append(f"<p>Jobs that did not run to the end:</p>{html_table(not_ok)}")
-    parts.append(f"<h2>Claims</h2><p>{esc(verdict_rules).replace('`', '').replace('*', '')}</p>{html_table(claims_shown)}")
+    rules = esc(verdict_rules).replace("`", "").replace("*", "")
+    parts.append(f"<h2>Claims</h2><p>{rules}</p>{html_table(claims_shown)}")
     if figure:
         parts.append(f'<h2>Outcomes at a glance</h2><img src="{esc(figure.name)}" alt="outcomes heat map">')
     parts.append("<h2>Outcomes</h2>")
