@@ -1,4 +1,4 @@
-"""The modules of the reference notebook (../shared/seeds/), verbatim in behaviour."""
+"""The modules of the reference notebook (002_d72e3f7b7f4fb1e9.txt, Tensor vs nn.Parameter), verbatim in behaviour."""
 import torch
 import torch.nn as nn
 
@@ -13,6 +13,18 @@ class ExperimentModel(nn.Module):
         self.register_buffer("my_buffer", torch.randn(1))
         self.register_buffer("my_state", torch.tensor(42), persistent=False)
         self.register_parameter("my_registered_param", nn.Parameter(torch.randn(1)))
+
+    def forward(self, x):
+        return x * self.my_tensor + self.my_param
+
+
+class ExperimentModel2(nn.Module):
+    """The notebook's second model (§5): a plain tensor created with requires_grad=True next to a Parameter."""
+
+    def __init__(self):
+        super().__init__()
+        self.my_tensor = torch.randn(1, requires_grad=True)
+        self.my_param = nn.Parameter(torch.randn(1))
 
     def forward(self, x):
         return x * self.my_tensor + self.my_param

@@ -21,4 +21,11 @@ def md_table(frame: pd.DataFrame, index: bool = False) -> str:
 
 
 def html_table(frame: pd.DataFrame, index: bool = False) -> str:
-    return frame.to_html(index=index, escape=True, border=0, classes="t")
+    """An HTML table (class "t"), every header and cell escaped; plain string building, no DataFrame.to_html."""
+    if index:
+        frame = frame.reset_index()
+    esc = html.escape
+    head = "".join(f"<th>{esc(str(c))}</th>" for c in frame.columns)
+    body = "".join("<tr>" + "".join(f"<td>{esc(str(v))}</td>" for v in row) + "</tr>"
+                   for row in frame.itertuples(index=False))
+    return f'<table class="t"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'

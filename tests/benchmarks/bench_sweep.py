@@ -17,6 +17,8 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import bench_report  # noqa: E402  (the report's own benchmark, next to this file)
 GENERIC = "tensor,tensor_requires_grad,parameter,parameter_frozen,register_parameter,buffer,buffer_nonpersistent," \
           "int_buffer,unused_parameter"
 EXPORTERS = "none,torch_export,onnx_dynamo,onnx_legacy"
@@ -107,10 +109,19 @@ def main() -> None:
         # 5. --help
         t_help = min(wall([sys.executable, "-m", "runner", "--help"]) for _ in range(5))
         rows.append(("python -m runner --help (best of 5), s", f"{t_help:.2f}", "<= 1.5", t_help <= 1.5))
+        # 6. the report of the seeds preset's sweep, as a whole process (tests/benchmarks/bench_report.py)
+        seeds = bench_report.seeds_sweep(tmp / "seeds")
+        if seeds is None:
+            rows.append(("python -m runner.report <seeds sweep>, s", "n/a", "<= 2", "the seeds sweep failed"))
+        else:
+            t_report = bench_report.report_seconds(seeds)
+            rows.append((f"python -m runner.report <seeds sweep>, s, median of {bench_report.ROUNDS}",
+                         f"{t_report:.2f}", "<= 2", t_report <= bench_report.TARGET_S))
     width = max(len(r[0]) for r in rows)
     print(f"{'measure':<{width}}  {'value':>8}  {'target':>8}  ok")
     for name, value, target, ok in rows:
-        print(f"{name:<{width}}  {value:>8}  {target:>8}  {'' if ok == '' else ('yes' if ok else 'NO')}")
+        verdict = ok if isinstance(ok, str) else ("yes" if ok else "NO")
+        print(f"{name:<{width}}  {value:>8}  {target:>8}  {verdict}")
 
 
 if __name__ == "__main__":
