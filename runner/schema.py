@@ -111,7 +111,8 @@ class UpdateConfig:
     """How parameters are changed after backward."""
     style: UpdateStyle = MISSING
     description: str = ""
-    include_tensors: bool = False        # manual styles: also step plain tensors that require grad
+    include_tensors: bool = False        # also train plain tensors that require grad: given to the optimizer
+                                         # (update=optimizer) or stepped by the hand-written loop
 
 
 @dataclass

@@ -137,7 +137,6 @@ def test_command_line_can_assemble_a_variant(tmp_path):
     (["variant=seed_notebook", "+variant.model.device=gpu"], ["variant.model.device: 'gpu' is not a device"]),
     (["export=onnx_dynamo", "export.keep_initializers_as_inputs=true"],
      ["export.keep_initializers_as_inputs: does not apply to exporter onnx_dynamo"]),
-    (["update=optimizer", "update.include_tensors=true"], ["update.include_tensors: applies to the manual"]),
 ])
 def test_bad_config_is_one_line_naming_file_key_and_allowed(overrides, fragments):
     line = error_line(overrides)

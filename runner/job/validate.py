@@ -16,7 +16,7 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from runner.errors import ConfigError, allowed_keys, exception_text
-from runner.schema import AttributeConfig, Config, Exporter, InputConfig, Kind, UpdateStyle, Via
+from runner.schema import AttributeConfig, Config, Exporter, InputConfig, Kind, Via
 
 _ONNX_ONLY = ("opset_version", "do_constant_folding", "export_params")
 _EXPORTER_ONLY = {
@@ -204,9 +204,6 @@ def check_config(cfg: Config, variant_file: str = "variant") -> None:
             allowed = ", ".join(e.value for e in exporters)
             raise ConfigError(f"export.{key}", f"does not apply to exporter {cfg.export.exporter.value}; "
                               f"allowed with: {allowed}")
-    if cfg.update.include_tensors and cfg.update.style is UpdateStyle.optimizer:
-        raise ConfigError("update.include_tensors", "applies to the manual update styles, which step tensors "
-                          "by hand; allowed with: update=data, no_grad, inplace, rebind")
     check_plain_keys(cfg)
 
 

@@ -115,7 +115,8 @@ def train(model: nn.Module, refs: List[TensorRef], args: tuple, kwargs: Dict[str
     """Run `steps` steps in train mode: zero_grad (optimizer's, else model's), forward, loss, backward, update.
 
     A stage that raises is recorded and stops the loop; outcomes of stages that never ran stay unmeasured.
-    With include_tensors (manual styles), plain tensors that require grad are cleared and stepped too.
+    With include_tensors, plain tensors that require grad are given to the optimizer too (update=optimizer),
+    or cleared and stepped by the hand-written loop (the manual styles).
     """
     out = TrainOutcome()
     if steps == 0:
@@ -124,12 +125,12 @@ def train(model: nn.Module, refs: List[TensorRef], args: tuple, kwargs: Dict[str
     model.train()
     optimizer = None
     updating = True
+    tensors = plain_tensors_requiring_grad(model, refs) if include_tensors else {}
     if style == "optimizer":
         try:
-            optimizer = make_optimizer(list(model.parameters()))
+            optimizer = make_optimizer(list(model.parameters()) + list(tensors.values()))
         except Exception as exc:  # e.g. "optimizer got an empty parameter list": still measure gradients
             out.error, out.error_at, updating = exception_text(exc), "setup", False
-    tensors = plain_tensors_requiring_grad(model, refs) if include_tensors else {}
 
     def zero_grad() -> None:
         (optimizer or model).zero_grad()
