@@ -1,4 +1,6 @@
-"""A module that takes its time, so a SLURM task can be cancelled while it runs or pends."""
+"""A module that takes its time, so a SLURM task can be cancelled while it runs or pends (for the
+cancel and Ctrl-C tests: variant=custom_linear variant.model._target_=tests.slurm.sleepy.SleepyLinear
++variant.model.seconds=30; the sweep must run from the project root so the task can import it)."""
 import time
 
 from torch import nn

@@ -8,12 +8,17 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 . "$HERE/common.sh"
 
 die() { echo "slurm-up: $*" >&2; exit 1; }
-last_error() {  # the last line of a log that looks like an error, to put on the failure line
-  grep -aiE 'error|fatal|denied|refused|cannot|can.t|failed' "$1" 2>/dev/null | tail -n 1 | cut -c1-200
+# Where each log ends before this run, so a failure quotes what this run wrote.
+declare -A LOG_START
+for d in "${DAEMONS[@]}"; do LOG_START[$d]=$(( $(stat -c %s "$(log_file "$d")" 2>/dev/null || echo 0) + 1 )); done
+last_error() {  # $1 daemon: the last fatal line this run wrote to its log, else its last error line
+  local new; new=$(tail -c "+${LOG_START[$1]}" "$(log_file "$1")" 2>/dev/null)
+  { grep -a 'fatal' <<< "$new" || grep -aiE 'error|denied|refused|cannot|can.t|failed' <<< "$new" \
+      | grep -aviE 'pmix|MPI|Aborting'; } | tail -n 1 | cut -c1-200
 }
 daemon_failed() {  # $1 daemon, $2 what went wrong
-  local log; log=$(log_file "$1")
-  die "$1 $2; see $log${log:+: }$(last_error "$log")"
+  local err; err=$(last_error "$1")
+  die "$1 $2; see $(log_file "$1")${err:+: $err}"
 }
 # Run `$@` every 0.2 s until it succeeds or $1 seconds have passed.
 wait_for() {
@@ -103,7 +108,9 @@ if ! running_pid mariadbd > /dev/null; then
     --bind-address=127.0.0.1 --skip-name-resolve --pid-file="$(pid_file mariadbd)" --log-error="$(log_file mariadbd)" \
     --innodb-log-file-size=48M --innodb-lock-wait-timeout=900 \
     < /dev/null > /dev/null 2>&1 &
-  wait_for 30 db -e 'select 1' > /dev/null 2>&1 || daemon_failed mariadbd "did not start (port $DB_PORT)"
+  db_pid=$!   # setsid execs mariadbd here: this is its PID
+  db_ready() { db -e 'select 1' > /dev/null 2>&1 || { kill -0 $db_pid 2>/dev/null || daemon_failed mariadbd "exited"; false; }; }
+  wait_for 30 db_ready || daemon_failed mariadbd "not ready after 30 s"
 fi
 db -e "CREATE USER IF NOT EXISTS 'slurm'@'127.0.0.1' IDENTIFIED BY '$(cat "$ETC/db.pass")';
        ALTER USER 'slurm'@'127.0.0.1' IDENTIFIED BY '$(cat "$ETC/db.pass")';
