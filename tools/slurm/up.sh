@@ -42,12 +42,11 @@ if [ ${#missing[@]} -gt 0 ]; then
     printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d && made_policy=1
   fi
   apt_install() { DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"; }
-  ok=1
-  apt_install > "${TMPDIR:-/tmp}/tensorprobe-slurm-apt.log" 2>&1 \
-    || { apt-get update -q >> "${TMPDIR:-/tmp}/tensorprobe-slurm-apt.log" 2>&1 && apt_install >> "${TMPDIR:-/tmp}/tensorprobe-slurm-apt.log" 2>&1; } \
-    || ok=
-  [ -n "$made_policy" ] && rm -f /usr/sbin/policy-rc.d
-  [ -n "$ok" ] || die "apt-get install ${missing[*]} failed; see ${TMPDIR:-/tmp}/tensorprobe-slurm-apt.log"
+  apt_log=${TMPDIR:-/tmp}/tensorprobe-slurm-apt.log
+  ok=1   # on a fresh machine the package lists may be empty: update once and retry
+  { apt_install || { apt-get update -q && apt_install; }; } > "$apt_log" 2>&1 || ok=
+  if [ -n "$made_policy" ]; then rm -f /usr/sbin/policy-rc.d; fi
+  [ -n "$ok" ] || die "apt-get install ${missing[*]} failed; see $apt_log"
 fi
 
 # --- already up? ----------------------------------------------------------------------------------
