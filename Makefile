@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 TORCH  ?= torch==2.13.0
 
-.PHONY: install demo test bench clean
+.PHONY: install demo test bench clean slurm-up slurm-down test-slurm
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,6 +20,15 @@ demo: install       ## run the default job (variant=seed_notebook) and print its
 
 test: install       ## run the test suite (what CI runs)
 	$(PY) -m pytest -q
+
+slurm-up:           ## start a one-node SLURM on 127.0.0.1 (apt-installs it if missing; root): tools/slurm/up.sh
+	tools/slurm/up.sh
+
+slurm-down:         ## stop the daemons slurm-up started
+	tools/slurm/down.sh
+
+test-slurm: install slurm-up  ## the SLURM tests (pytest -m slurm) against that cluster
+	TENSORPROBE_REQUIRE_SLURM=1 $(PY) -m pytest -q -m slurm tests/slurm
 
 bench: install      ## speed benchmark (not part of the tests)
 	$(PY) tests/benchmarks/bench_sweep.py

@@ -1,0 +1,68 @@
+"""The one-node SLURM cluster of `make slurm-up` (tools/slurm/), as the SLURM tests see it."""
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from ..conftest import ROOT
+
+PARTITION = "cpu"  # tools/slurm/common.sh
+NO_REPORT = "hydra.callbacks.sweep_table.report=false"
+
+
+def slurm_conf() -> str:
+    """SLURM_CONF as tools/slurm/common.sh sets it (it honours SLURM_STATE), so there is one source."""
+    out = subprocess.run(["bash", "-c", ". tools/slurm/common.sh && echo $SLURM_CONF"], cwd=ROOT,
+                         capture_output=True, text=True, check=True)
+    return out.stdout.strip()
+
+
+@pytest.fixture(scope="session")
+def slurm_env() -> dict:
+    """The environment for slurm commands and sweeps; skips (fails under `make test-slurm`) without a cluster."""
+    env = {**os.environ, "SLURM_CONF": slurm_conf()}
+    up = False
+    try:
+        if Path(env["SLURM_CONF"]).is_file():   # without it, slurm commands look for a config in DNS
+            ping = subprocess.run(["scontrol", "ping"], env=env, capture_output=True, text=True, timeout=20)
+            up = "is UP" in ping.stdout
+    except (OSError, subprocess.TimeoutExpired):
+        pass
+    if not up:
+        reason = f"no SLURM cluster answers at {env['SLURM_CONF']}: run `make slurm-up` first"
+        if os.environ.get("TENSORPROBE_REQUIRE_SLURM"):
+            pytest.fail(reason)
+        pytest.skip(reason)
+    return env
+
+
+def slurm(env: dict, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    """Run a slurm command (sinfo, sbatch, sacct, ...) with text output; by default a non-zero exit raises."""
+    return subprocess.run(list(args), env=env, capture_output=True, text=True, check=check, timeout=120)
+
+
+def sacct_states(env: dict, job_id: str, expected: int, timeout: float = 20.0) -> dict:
+    """{JobID: State} of a job or array (allocations only), once `expected` of them have ended.
+
+    slurmctld hands records to slurmdbd asynchronously, so a job that just ended may be missing
+    or still RUNNING in sacct for a moment.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        lines = slurm(env, "sacct", "-j", job_id, "-X", "-n", "-P", "--format=JobID,State").stdout.split()
+        states = dict(line.split("|", 1) for line in lines)
+        ended = [s for s in states.values() if s not in ("PENDING", "RUNNING", "COMPLETING")]
+        if len(ended) >= expected or time.monotonic() > deadline:
+            return states
+        time.sleep(0.5)
+
+
+def array_ids(sweep_dir: Path) -> list:
+    """The SLURM job ids a submitit sweep submitted: one `.submitit/<id>/` folder each. An array's
+    tasks have their own folders `.submitit/<id>_<index>/`; a single job is submitted as a plain job."""
+    folder = sweep_dir / ".submitit"
+    return sorted(p.name for p in folder.iterdir() if p.name.isdigit()) if folder.is_dir() else []
