@@ -111,8 +111,8 @@ class UpdateConfig:
     """How parameters are changed after backward."""
     style: UpdateStyle = MISSING
     description: str = ""
-    include_tensors: bool = False        # also train plain tensors that require grad: given to the optimizer
-                                         # (update=optimizer) or stepped by the hand-written loop
+    include_tensors: bool = False        # manual styles: the hand-written loop also clears and steps plain
+                                         # tensors that require grad (update=optimizer always uses parameters())
 
 
 @dataclass

@@ -115,8 +115,9 @@ def train(model: nn.Module, refs: List[TensorRef], args: tuple, kwargs: Dict[str
     """Run `steps` steps in train mode: zero_grad (optimizer's, else model's), forward, loss, backward, update.
 
     A stage that raises is recorded and stops the loop; outcomes of stages that never ran stay unmeasured.
-    With include_tensors, plain tensors that require grad are given to the optimizer too (update=optimizer),
-    or cleared and stepped by the hand-written loop (the manual styles).
+    With include_tensors, the hand-written loop of the manual styles also clears and steps plain tensors
+    that require grad; update=optimizer always builds its optimizer from model.parameters(), as the
+    notebook does, so the option does not change it.
     """
     out = TrainOutcome()
     if steps == 0:
@@ -125,10 +126,10 @@ def train(model: nn.Module, refs: List[TensorRef], args: tuple, kwargs: Dict[str
     model.train()
     optimizer = None
     updating = True
-    tensors = plain_tensors_requiring_grad(model, refs) if include_tensors else {}
+    tensors = plain_tensors_requiring_grad(model, refs) if include_tensors and style != "optimizer" else {}
     if style == "optimizer":
         try:
-            optimizer = make_optimizer(list(model.parameters()) + list(tensors.values()))
+            optimizer = make_optimizer(list(model.parameters()))
         except Exception as exc:  # e.g. "optimizer got an empty parameter list": still measure gradients
             out.error, out.error_at, updating = exception_text(exc), "setup", False
 
