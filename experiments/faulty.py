@@ -38,3 +38,17 @@ class NoTensors(nn.Module):
 
     def forward(self, x):
         return x
+
+
+class DiesInForward(nn.Module):
+    """forward kills its own process (as an out-of-memory kill or a crash in native code would)."""
+
+    def __init__(self):
+        super().__init__()
+        self.w = nn.Parameter(torch.randn(3))
+
+    def forward(self, x):
+        import os
+        import signal
+        os.kill(os.getpid(), signal.SIGKILL)
+        return x * self.w

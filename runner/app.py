@@ -51,7 +51,7 @@ def main() -> None:
         print(render_help(CONFIG_DIR))
         return
     wants_traceback = os.environ.get("HYDRA_FULL_ERROR") == "1"
-    from runner.sweep.interrupt import resume_hint, state
+    from runner.sweep.interrupt import resume_hint, state, unfinished_line
     state.reset()
     try:
         with _hydra_raises():
@@ -66,3 +66,6 @@ def main() -> None:
     if state.requested:
         print(resume_hint(), file=sys.stderr)
         sys.exit(130)
+    if state.unfinished:
+        print(unfinished_line(), file=sys.stderr)
+        sys.exit(1)

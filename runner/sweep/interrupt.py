@@ -1,4 +1,5 @@
-"""Ctrl-C during a sweep: finish the current job, launch no more, say how to resume.
+"""What a running sweep tells the app when it ends: Ctrl-C (finish the current job, launch no more),
+and jobs a launcher could not run or bring back. The app turns either into one line and an exit status.
 
 The state is reset when a sweep starts (and by the app), so nothing carries over between sweeps
 run in one process.
@@ -9,26 +10,34 @@ import signal
 import sys
 import threading
 from contextlib import contextmanager
-from dataclasses import dataclass
-from typing import Iterator, Optional
+from dataclasses import dataclass, field
+from typing import Callable, Iterator, List, Optional
 
 
 @dataclass
-class InterruptState:
+class SweepState:
     requested: bool = False          # set by the first Ctrl-C of the running sweep
-    sweep_dir: Optional[str] = None  # the sweep it interrupted
+    sweep_dir: Optional[str] = None  # the running sweep's directory
+    unfinished: List[str] = field(default_factory=list)  # "#idx: reason" of jobs a launcher did not bring back
+    total: int = 0                   # jobs the sweep launched
+    on_interrupt: List[Callable[[], None]] = field(default_factory=list)  # e.g. cancel a scheduler's jobs
 
     def reset(self) -> None:
-        self.requested, self.sweep_dir = False, None
+        self.__init__()
 
 
-state = InterruptState()
+state = SweepState()
 
 
 def _handler(signum, frame) -> None:
     if state.requested:  # a second Ctrl-C aborts at once
         raise KeyboardInterrupt
     state.requested = True
+    if state.on_interrupt:  # jobs already queued elsewhere (a scheduler): cancel them, they will not finish
+        print("\ntensorprobe: Ctrl-C: cancelling the sweep's queued and running jobs", file=sys.stderr, flush=True)
+        for cancel in state.on_interrupt:
+            cancel()
+        return
     print("\ntensorprobe: Ctrl-C: stopping after the current job (press again to abort now)", file=sys.stderr,
           flush=True)
 
@@ -51,3 +60,10 @@ def stop_after_current_job(directory: str) -> Iterator[None]:
 def resume_hint() -> str:
     return (f"tensorprobe: interrupted: finished jobs are kept in {state.sweep_dir}; run the same command with "
             f"hydra.sweep.dir={state.sweep_dir} to finish the rest")
+
+
+def unfinished_line() -> str:
+    """One line for jobs that did not finish (the table holds the others, with their failed rows)."""
+    return (f"tensorprobe: error: {len(state.unfinished)} of {state.total} jobs did not finish "
+            f"({state.unfinished[0]}); their rows say failed; run the same command with "
+            f"hydra.sweep.dir={state.sweep_dir} to run them again")

@@ -132,6 +132,7 @@ class TensorprobeLauncher(Launcher):
         cfg, choices, lines = split_task_config(full)
         ident = identify(cfg, choices, lines)
         write_rows_atomic([error_row(ident, cfg.seed, "failed", reason)], output_dir / RESULTS_FILE)
+        interrupt.state.unfinished.append(f"#{idx}: {reason}")
         ret = JobReturn(overrides=lines, status=JobStatus.COMPLETED)
         ret.return_value = {"key": ident.key, "status": "failed", "rows": 1, "seconds": 0.0}
         return ret

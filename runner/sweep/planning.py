@@ -11,7 +11,7 @@ composed job by job instead, since a plain key could change other values.
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
@@ -38,6 +38,8 @@ class PlannedJob:
     done: bool = False
     error: Optional[ConfigError] = None  # what is wrong with this job's config
     rows: int = 0                        # dry run: rows this job will add to the table
+    choices: Dict[str, str] = field(default_factory=dict)  # group -> option (for a row the launcher lost)
+    seed: Any = None
 
 
 @dataclass
@@ -123,7 +125,8 @@ class Planner:
                 check_plain_keys(_Values(values))
             except ConfigError as exc:
                 error = exc
-        return PlannedJob(idx, list(overrides), key, config_hash(resolved), error=error, rows=shape.rows)
+        return PlannedJob(idx, list(overrides), key, config_hash(resolved), error=error, rows=shape.rows,
+                          choices=shape.choices, seed=values.get("seed"))
 
     def plan(self, jobs: List[List[str]], finished_hash=None, subdir=None) -> List[PlannedJob]:
         """Every job's PlannedJob; with finished_hash(job_dir) and subdir(idx), marks finished jobs done."""

@@ -30,7 +30,7 @@ from hydra.plugins.sweeper import Sweeper
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf
 
-from runner.errors import ConfigError
+from runner.errors import ConfigError, exception_text
 from runner.schema import GROUPS
 from runner.sweep import interrupt, progress
 from runner.sweep.planning import PlannedJob, Planner, job_dir
@@ -134,16 +134,34 @@ class TensorprobeSweeper(Sweeper):
         returns = []
         try:
             with interrupt.stop_after_current_job(str(sweep_dir)):
+                interrupt.state.total = len(todo)
                 for run in _contiguous(todo, self.max_batch_size):
                     if interrupt.state.requested:
                         break
-                    results = self.launcher.launch([p.overrides for p in run], initial_job_idx=run[0].idx)
+                    try:
+                        results = self.launcher.launch([p.overrides for p in run], initial_job_idx=run[0].idx)
+                    except Exception as exc:  # noqa: BLE001 - a launcher that lost jobs: the others are kept
+                        self._record_unfinished(run, sweep_dir, exception_text(exc))
+                        continue
                     for r in results:
                         _ = r.return_value  # re-raise a job's exception, as Hydra's basic sweeper does
                     returns.append(results)
         finally:
             progress.current = None
         return returns
+
+    def _record_unfinished(self, run: List[PlannedJob], sweep_dir: Path, reason: str) -> None:
+        """A `failed` row, with the launcher's reason, for each job of `run` that left no results."""
+        from runner.table.csvfile import RESULTS_FILE, write_rows_atomic
+        from runner.table.jobstate import finished_hash
+        for p in run:
+            directory = job_dir(sweep_dir, self.config, p.idx)
+            if finished_hash(directory) == p.config_hash:
+                continue
+            interrupt.state.unfinished.append(f"#{p.idx}: {reason[:300]}")
+            write_rows_atomic([{"job": p.key, **p.choices, "seed": p.seed, "status": "failed",
+                                "reason": f"launcher: {reason}", "config_hash": p.config_hash}],
+                              directory / RESULTS_FILE)
 
 
 def drop_duplicates(plans: List[PlannedJob]) -> List[PlannedJob]:
