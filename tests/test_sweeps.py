@@ -1,43 +1,73 @@
-"""Sweeper and launchers: identical tables across launchers, dry run, resume, progress."""
+"""Sweeps end to end: one real subprocess sweep per launcher, resume, dry run, and the sweeper's options."""
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
-from tests.conftest import read_csv, run_cli
+from .conftest import NO_REPORT, ROOT, read_csv, run_cli, sweep
 
 pytestmark = pytest.mark.slow
-NO_REPORT = "hydra.callbacks.sweep_table.report=false"
+ARGS = ["variant=seed_notebook,parameter_frozen", "export=none,torch_export,onnx_legacy", NO_REPORT]
 
 
-def _compare(a, b):
-    return run_cli("runner.compare", str(a), str(b))
+def _same(a, b):
+    r = run_cli("runner.compare", str(a), str(b))
+    assert r.returncode == 0, r.stdout[-2000:]
 
 
-def test_joblib_and_submitit_give_the_same_table_as_the_default_launcher(tmp_path):
-    # 8 jobs on 2 joblib workers: each worker process runs several jobs, exporters included.
-    args = ["variant=seed_notebook,parameter_frozen", "export=none,torch_export,onnx_dynamo,onnx_legacy", NO_REPORT]
-    runs = {}
-    for name, launcher in (("default", []), ("basic", ["hydra/launcher=basic"]),
-                           ("joblib", ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"]),
-                           ("submitit", ["hydra/launcher=submitit_local"])):
-        if name == "submitit":
-            launcher_args = ["variant=seed_notebook,parameter_frozen", "export=none,torch_export", NO_REPORT]
-        else:
-            launcher_args = args
-        r = run_cli("runner", "-m", *launcher_args, *launcher, f"hydra.sweep.dir={tmp_path / name}")
-        assert r.returncode == 0, (name, r.stderr[-2000:])
-        runs[name] = tmp_path / name
-    for name in ("basic", "joblib"):
-        diff = _compare(runs["default"], runs[name])
-        assert diff.returncode == 0, (name, diff.stdout)
-    default = read_csv(runs["default"] / "results.csv")
-    submitit = read_csv(runs["submitit"] / "results.csv")
-    part = default[default.export.isin(["none", "torch_export"])]
-    part.to_csv(tmp_path / "part.csv", index=False)
-    assert _compare(tmp_path / "part.csv", runs["submitit"]).returncode == 0
-    assert len(submitit) == len(part) > 0
+@pytest.fixture(scope="module")
+def default_sweep(tmp_path_factory):
+    """The reference: tensorprobe's sweeper and in-process launcher."""
+    return sweep(tmp_path_factory.mktemp("default"), *ARGS)
+
+
+@pytest.mark.parametrize("launcher", [
+    ["hydra/launcher=basic"],
+    ["hydra.launcher.n_jobs=2"],                                  # the warm pool
+    ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"],         # loky workers, several jobs each
+    ["hydra/launcher=submitit_local", "hydra.launcher.timeout_min=10"],
+    ["hydra/sweeper=basic"],                                      # Hydra's own sweeper, our launcher
+    ["hydra.sweeper.fast_compose=false", "hydra.sweeper.plan_ahead=false"],
+], ids=["basic", "pool", "joblib", "submitit_local", "basic_sweeper", "hydra_compose"])
+def test_every_launcher_gives_the_same_table(tmp_path, default_sweep, launcher):
+    _same(default_sweep, sweep(tmp_path, *ARGS, *launcher))
+    for job in range(6):  # and the same composed config for every job
+        got, expected = (d / str(job) / ".hydra" / "config.yaml" for d in (tmp_path, default_sweep))
+        assert got.read_text() == expected.read_text(), job
+
+
+def test_resume_reruns_what_did_not_finish_and_keeps_the_rest(tmp_path):
+    s = tmp_path / "s"
+    args = ["variant=parameter,buffer", "update=optimizer,inplace", "device=cpu,cuda", NO_REPORT]
+    sweep(s, *args)
+    full = read_csv(s / "results.csv")
+    skipped = sorted(int(p.parent.name) for p in s.glob("*/results.csv") if "skipped" in p.read_text())
+    import torch
+    assert len(skipped) == (0 if torch.cuda.is_available() else 4)
+    (s / "1" / "results.csv").unlink()                  # as if killed before job 1 finished
+    (s / "2" / "results.csv").write_text("job,tensor\n")  # a truncated file
+    stamp = (s / "0" / "results.csv").stat().st_mtime_ns
+    dry = run_cli("runner", "-m", *args, "dry_run=true", f"hydra.sweep.dir={s}")
+    to_run = len(set(skipped) | {1, 2})  # skipped jobs run again: the device may be there now
+    assert f"dry run: 8 jobs ({to_run} to run, {8 - to_run} already done)" in dry.stdout
+    r = run_cli("runner", "-m", *args, f"hydra.sweep.dir={s}")
+    assert r.returncode == 0, r.stderr
+    assert f"{8 - to_run} of 8 jobs already have results; running {to_run}" in r.stdout
+    assert (s / "0" / "results.csv").stat().st_mtime_ns == stamp  # not run again
+    full.to_csv(tmp_path / "full.csv", index=False)
+    _same(tmp_path / "full.csv", s)
+
+
+def test_resume_with_a_custom_subdir_and_a_changed_config(tmp_path):
+    s = tmp_path / "s"
+    args = ["variant=parameter,buffer", NO_REPORT, "hydra.sweep.subdir=job_${hydra.job.num}"]
+    sweep(s, *args)
+    assert sorted(p.parent.name for p in s.glob("*/results.csv")) == ["job_0", "job_1"]
+    r = run_cli("runner", "-m", *args, f"hydra.sweep.dir={s}")
+    assert "2 of 2 jobs already have results; running 0" in r.stdout
+    changed = run_cli("runner", "-m", *args, "steps=2", f"hydra.sweep.dir={s}")
+    assert changed.returncode == 0 and "already have results" not in changed.stdout
+    assert "steps=2" in read_csv(s / "results.csv").job.iloc[0]
 
 
 def test_dry_run_lists_jobs_and_runs_nothing(tmp_path):
@@ -47,75 +77,38 @@ def test_dry_run_lists_jobs_and_runs_nothing(tmp_path):
     lines = [line for line in r.stdout.splitlines() if line.startswith("#")]
     assert len(lines) == 4 and all("todo" in line for line in lines)
     assert "device=cpu,export=none,optimizer=sgd,update=optimizer,variant=seed_notebook" in r.stdout
-    assert "dry run: 4 jobs (4 to run, 0 already done), 8 rows in the table; nothing was run" in r.stdout
+    import torch
+    rows = 12 if torch.cuda.is_available() else 8  # a skipped job is one row; the notebook's model has 5 tensors
+    assert f"dry run: 4 jobs (4 to run, 0 already done), {rows} rows in the table; nothing was run" in r.stdout
     assert not (tmp_path / "s").exists()
 
 
-def test_rerun_finishes_an_interrupted_sweep_and_skips_finished_jobs(tmp_path):
-    sweep = tmp_path / "s"
-    args = ["runner", "-m", "variant=parameter,buffer", "update=optimizer,inplace", NO_REPORT,
-            f"hydra.sweep.dir={sweep}"]
-    assert run_cli(*args).returncode == 0
-    full = read_csv(sweep / "results.csv")
-    (sweep / "1" / "results.csv").unlink()           # as if killed before job 1 finished
-    (sweep / "3" / "results.csv").write_text("job,tensor\n")  # a truncated file
-    stamp = (sweep / "0" / "results.csv").stat().st_mtime_ns
-    dry = run_cli(*args, "dry_run=true")
-    assert "dry run: 4 jobs (2 to run, 2 already done)" in dry.stdout
-    r = run_cli(*args)
-    assert r.returncode == 0, r.stderr
-    assert "2 of 4 jobs already have results; running 2" in r.stdout
-    assert (sweep / "0" / "results.csv").stat().st_mtime_ns == stamp  # not run again
-    assert _compare(tmp_path / "s", _write(full, tmp_path / "full.csv")).returncode == 0
-
-
-def test_a_changed_config_is_run_again(tmp_path):
-    sweep = tmp_path / "s"
-    assert run_cli("runner", "-m", "variant=parameter", NO_REPORT, f"hydra.sweep.dir={sweep}").returncode == 0
-    r = run_cli("runner", "-m", "variant=parameter", "steps=2", NO_REPORT, f"hydra.sweep.dir={sweep}")
-    assert "already have results" not in r.stdout
-    assert "steps=2" in read_csv(sweep / "results.csv").job.iloc[0]
-
-
-def test_progress_line_per_job(tmp_path):
-    r = run_cli("runner", "-m", "variant=parameter,buffer,tensor", NO_REPORT, f"hydra.sweep.dir={tmp_path}")
-    progress = [line for line in r.stderr.splitlines() if line.startswith("[")
-                and "ETA" in line and "/3]" in line]
-    assert [p.split("]")[0] for p in progress] == ["[1/3", "[2/3", "[3/3"]
-    assert "variant=buffer: ok" in progress[1]
-
-
-def _write(frame, path):
-    frame.to_csv(path, index=False)
-    return path
-
-
-def test_sweep_without_report_never_imports_pandas(tmp_path):
-    """The sweep table is written with csv alone: pandas costs ~0.4 s of start-up per sweep."""
-    code = ("import sys; from runner.app import main; sys.argv = ['runner', '-m', 'variant=tensor,int_buffer', "
+def test_progress_lines_and_no_pandas_without_the_report(tmp_path):
+    """A line per finished job; the sweep table is written with csv alone (pandas costs ~0.4 s of start-up)."""
+    code = ("import sys; from runner.app import main; sys.argv = ['runner', '-m', 'variant=tensor,int_buffer,buffer', "
             f"'hydra.sweep.dir={tmp_path}', 'hydra.callbacks.sweep_table.report=false']; main(); "
             "print('pandas imported:', 'pandas' in sys.modules)")
-    out = subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).resolve().parents[1],
-                         capture_output=True, text=True)
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip().splitlines()[-1] == "pandas imported: False"
-    table = read_csv(tmp_path / "results.csv")
-    assert list(table.tensor) == ["t", "w", "count"] and set(table.status) == {"ok"}
+    progress = [line for line in out.stderr.splitlines() if line.startswith("[") and "ETA" in line]
+    assert [p.split("]")[0] for p in progress] == ["[1/3", "[2/3", "[3/3"]
+    assert "variant=int_buffer: ok" in progress[1]
+    assert list(read_csv(tmp_path / "results.csv").tensor) == ["t", "w", "count", "w", "b"]
 
 
-def test_planning_ahead_changes_nothing(tmp_path):
-    """Planning in a forked child (the default) gives the same jobs, configs and table as planning here."""
+def test_planning_ahead_and_launcher_options(tmp_path):
+    """Planning in a forked child (the default) changes nothing; save_hydra_yaml and hydra.job.chdir work."""
     args = ["variant=tensor,int_buffer,tied_parameters", "export=none,onnx_legacy", NO_REPORT]
     ahead = run_cli("runner", "-m", *args, f"hydra.sweep.dir={tmp_path / 'ahead'}", "hydra.verbose=[runner.sweep.sweeper]")
-    here = run_cli("runner", "-m", *args, f"hydra.sweep.dir={tmp_path / 'here'}", "hydra.verbose=[runner.sweep.sweeper]",
-                   "hydra.sweeper.plan_ahead=false")
+    here = run_cli("runner", "-m", *args, f"hydra.sweep.dir={tmp_path / 'here'}", "hydra.sweeper.plan_ahead=false",
+                   "hydra.launcher.save_hydra_yaml=true", "hydra.job.chdir=true")
     assert ahead.returncode == 0 and here.returncode == 0, (ahead.stderr[-2000:], here.stderr[-2000:])
     assert "planned 6 jobs in a forked child" in ahead.stdout + ahead.stderr
-    assert "forked child" not in here.stdout + here.stderr
-    assert _compare(tmp_path / "ahead", tmp_path / "here").returncode == 0
-    for job in range(6):
-        a, b = (tmp_path / d / str(job) / ".hydra" / "config.yaml" for d in ("ahead", "here"))
-        assert a.read_text() == b.read_text()
+    _same(tmp_path / "ahead", tmp_path / "here")
+    assert (tmp_path / "here" / "0" / ".hydra" / "hydra.yaml").is_file()
+    assert not (tmp_path / "ahead" / "0" / ".hydra" / "hydra.yaml").exists()
+    assert (tmp_path / "here" / "3" / "model.onnx").is_file()  # the job wrote into its own directory
 
 
 def test_a_bad_option_fails_the_same_with_planning_ahead(tmp_path):
@@ -124,3 +117,11 @@ def test_a_bad_option_fails_the_same_with_planning_ahead(tmp_path):
     assert [o.returncode for o in outs] == [2, 2]
     assert outs[0].stderr == outs[1].stderr
     assert outs[0].stderr.startswith("tensorprobe: error:") and "variant/nope" in outs[0].stderr
+
+
+def test_the_slurm_preset_composes():
+    r = run_cli("runner", "--cfg", "hydra", "hydra/launcher=slurm", "hydra.launcher.partition=cpu")
+    assert r.returncode == 0, r.stderr
+    launcher = r.stdout.split("\n  launcher:\n", 1)[1].split("\n  sweeper:", 1)[0]
+    assert "partition: cpu" in launcher and "array_parallelism: 64" in launcher and "cpus_per_task: 2" in launcher
+    assert "_target_: hydra_plugins." in launcher and "SlurmLauncher" in launcher
