@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 TORCH  ?= torch==2.13.0
 
-.PHONY: install demo test bench clean slurm-up slurm-down test-slurm
+.PHONY: install demo test test-fast bench clean slurm-up slurm-down test-slurm
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,8 +18,11 @@ install: $(VENV)/.installed
 demo: install       ## run the default job (variant=seed_notebook) and print its table
 	$(PY) -m runner
 
-test: install       ## run the test suite (what CI runs)
+test: install       ## run the test suite (what CI runs; the SLURM tests are make test-slurm)
 	$(PY) -m pytest -q
+
+test-fast: install  ## the edit loop: unit and compose-API tests only, no subprocess sweeps (under 90 s)
+	$(PY) -m pytest -q -m "not slow and not slurm"
 
 slurm-up:           ## start a one-node SLURM on 127.0.0.1 (apt-installs it if missing; root): tools/slurm/up.sh
 	tools/slurm/up.sh

@@ -103,8 +103,9 @@ def test_command_line_can_assemble_a_variant(tmp_path):
 
 
 @pytest.mark.parametrize("overrides,fragments", [
-    (["variant=nope"], ["unknown option 'variant/nope'; allowed in group variant: batchnorm, buffer"]),
-    (["export=onnx"], ["unknown option 'export/onnx'", "allowed in group export: none, onnx_dynamo"]),
+    (["variant=nope"], [f"unknown option 'variant/nope'; allowed in group variant: {', '.join(sorted(VARIANTS))}"]),
+    (["export=onnx"], ["unknown option 'export/onnx'; allowed in group export: none, onnx_dynamo, onnx_legacy, "
+                       "torch_export"]),
     (["+typo=1"], ["unknown top-level key 'typo'; allowed: variant, optimizer"]),
     (["steps=abc"], ["steps: Value 'abc' of type 'str' could not be converted to Integer"]),
     (["steps=-1"], ["steps: -1 is negative; allowed: an int >= 0"]),

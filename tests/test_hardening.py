@@ -14,14 +14,6 @@ from tests.conftest import ROOT, read_csv, run_cli
 NO_REPORT = "hydra.callbacks.sweep_table.report=false"
 
 
-def _one_line_error(r, *fragments):
-    lines = r.stderr.strip().splitlines()
-    assert r.returncode != 0 and len(lines) == 1, r.stderr
-    assert lines[0].startswith("tensorprobe: error: ") and "Traceback" not in r.stderr
-    for fragment in fragments:
-        assert fragment in lines[0], lines[0]
-
-
 @pytest.mark.slow
 def test_bad_modules_are_recorded_and_the_sweep_goes_on(tmp_path):
     targets = ["nowhere.Missing", "builtins.dict", "experiments.faulty.FailingConstructor",
