@@ -2,6 +2,11 @@
 
 No Hydra, no runner package: build each generic variant, train one SGD step, move copies to
 float64 and meta, round-trip the state_dict, export with the same exporter, verify ONNX.
+
+    python plain_loop.py VARIANTS EXPORTERS [SEEDS] [WORKERS]
+
+With WORKERS > 1 the jobs run in a pool of processes forked after torch, onnx, onnxruntime and each
+exporter were imported and warmed in this process: the most a pool of workers can gain here.
 """
 import copy
 import io
@@ -32,12 +37,12 @@ def spec(name):
     return out, attrs["input_shape"]
 
 
-def job(variant, exporter, out_dir):
-    torch.manual_seed(0)
+def job(variant, exporter, out_dir, seed=0):
+    torch.manual_seed(seed)
     attrs, shape = spec(variant)
     m = DeclaredTensors(attrs)
     pristine = copy.deepcopy(m)
-    x = torch.randn(shape, generator=torch.Generator().manual_seed(0))
+    x = torch.randn(shape, generator=torch.Generator().manual_seed(seed))
     try:
         opt = torch.optim.SGD(list(m.parameters()), lr=0.1)
     except ValueError:
@@ -62,7 +67,7 @@ def job(variant, exporter, out_dir):
         elif exporter.startswith("onnx"):
             import onnx
             import onnxruntime as ort
-            path = Path(out_dir) / f"{variant}_{exporter}.onnx"
+            path = Path(out_dir) / f"{variant}_{exporter}_{seed}.onnx"
             torch.onnx.export(exported, (x,), str(path), dynamo=exporter == "onnx_dynamo")
             onnx.load(str(path))
             onnx.checker.check_model(str(path))
@@ -72,14 +77,40 @@ def job(variant, exporter, out_dir):
         pass
 
 
+def _warm(exporters):
+    """What a forked worker inherits: every import and each exporter's first call, done once here."""
+    import onnx  # noqa: F401
+    import onnxruntime  # noqa: F401
+    m, x = torch.nn.Linear(2, 2).eval(), torch.randn(1, 2)
+    with tempfile.TemporaryDirectory() as d:
+        for e in exporters:
+            if e == "torch_export":
+                torch.export.export(m, (x,))
+            elif e.startswith("onnx"):
+                torch.onnx.export(m, (x,), f"{d}/warm.onnx", dynamo=e == "onnx_dynamo")
+
+
+def _pool_job(args):
+    torch.set_num_threads(1)
+    job(*args)
+
+
 def main():
     variants = sys.argv[1].split(",")
     exporters = sys.argv[2].split(",")
+    seeds = int(sys.argv[3]) if len(sys.argv) > 3 else 1
+    workers = int(sys.argv[4]) if len(sys.argv) > 4 else 1
     started = time.perf_counter()
     with tempfile.TemporaryDirectory() as d:
-        for v in variants:
-            for e in exporters:
-                job(v, e, d)
+        jobs = [(v, e, d, s) for v in variants for e in exporters for s in range(seeds)]
+        if workers > 1:
+            import multiprocessing
+            _warm(exporters)
+            with multiprocessing.get_context("fork").Pool(workers) as pool:
+                pool.map(_pool_job, jobs, chunksize=1)
+        else:
+            for args in jobs:
+                job(*args)
     print(f"{time.perf_counter() - started:.3f}")
 
 
