@@ -17,9 +17,14 @@ class ConfigError(ValueError):
         self.message = message
 
 
+# Terminal escape sequences (colours, cursor moves, OSC titles/links) that exporters put in their messages.
+_ANSI = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)|[ -/]*[0-~])")
+
+
 def one_line(text: str) -> str:
-    """Collapse a multi-line message (Hydra and OmegaConf write several) into one line."""
-    return re.sub(r"\s+", " ", str(text)).strip()
+    """Collapse a multi-line message (Hydra and OmegaConf write several) into one line, without
+    terminal escape sequences (exporters colour their errors)."""
+    return re.sub(r"\s+", " ", _ANSI.sub("", str(text))).strip()
 
 
 def exception_text(exc: BaseException) -> str:
