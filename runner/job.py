@@ -76,7 +76,7 @@ def run_job(cfg: Config, ident: JobIdentity, output_dir: Path,
     stages = (
         follows(pristine, refs, cfg.move_to),
         round_trip(module, refs, lambda: build_module(cfg.variant, cfg.seed + 1).to(device)),
-        export_outcomes(module, refs, x, cfg.export, output_dir),
+        export_outcomes(module, refs, (x,), {}, cfg.export, output_dir),
     )
     for stage in stages:
         for path, cols in stage.items():

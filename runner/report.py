@@ -33,7 +33,8 @@ HEATMAP = {  # column shown in the figure -> how a cell counts as true
     "follows_dtype": lambda s: s == "true", "follows_device": lambda s: s == "true",
     "restored": lambda s: s == "true", "in export": None,
 }
-EXPORTED_ROLES = {"parameter", "buffer", "constant_tensor", "initializer", "constant", "input"}
+# roles whose tensor the exported artifact depends on ("folded": only transformed or merged into another value)
+EXPORTED_ROLES = {"parameter", "buffer", "constant_tensor", "initializer", "constant", "input", "folded"}
 
 
 @dataclass
