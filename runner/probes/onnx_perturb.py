@@ -18,6 +18,7 @@ import torch
 from onnx import TensorProto
 from torch import nn
 
+from ..errors import exception_text
 from .discover import TensorRef, resolve
 from .onnx_graph import Stored
 
@@ -44,6 +45,7 @@ class Unit:
     real: torch.Tensor                        # CPU copy
     perturbed: Optional[torch.Tensor] = None  # CPU; None: nothing to perturb (no elements) or cannot be
     unique: bool = False                      # perturbed values shared with no other tensor (traceable)
+    why: str = ""                             # why it cannot be perturbed
 
 
 def _numpy(t: torch.Tensor) -> np.ndarray:
@@ -77,33 +79,43 @@ def _storage(t: torch.Tensor) -> object:
 def units_of(module: nn.Module, refs: List[TensorRef], names: Dict[str, List[str]]) -> List[Unit]:
     """Group refs by tensor object and choose each one's perturbed value (the same in every export)."""
     by_id: Dict[int, Unit] = {}
-    memory: Dict[int, Set[object]] = defaultdict(set)  # storage -> tensor objects viewing it
+    memory: Dict[object, Set[int]] = defaultdict(set)  # storage -> tensor objects viewing it
     for r in refs:
         t = resolve(module, r)
         if t is not None:
-            unit = by_id.setdefault(id(t), Unit([], names[r.path], t.detach().cpu().clone()))
-            unit.refs.append(r)
-            memory[_storage(t)].add(id(t))
+            if id(t) not in by_id:
+                by_id[id(t)] = Unit([], names[r.path], t.detach())
+                memory[_storage(t)].add(id(t))
+            by_id[id(t)].refs.append(r)
     shared = {i for ids in memory.values() if len(ids) > 1 for i in ids}
     floor = 1.1  # away from 1: rewrites test whole tensors for ones within a tolerance
     for key, u in by_id.items():
-        t = u.real
-        if t.numel() == 0:
-            continue
-        if t.dtype in _BITS:
-            p = _ascending(t, floor)
-            while p is not None and (torch.equal(p, t) or (t.numel() <= 16 and _near_special(p))):
-                p = _ascending(t, float(p.max()) * (1 + _NEAR))
-            if p is not None:  # a view of another tensor's memory is changed by its perturbation too
-                u.perturbed, u.unique, floor = p, key not in shared, float(p.max())
-                continue
-        if t.dtype == torch.bool:
-            u.perturbed = ~t
-        elif t.is_floating_point() or t.is_complex():
-            u.perturbed = t + 1
-        elif t.dtype.is_signed or t.dtype == torch.uint8:
-            u.perturbed = torch.where(t > 0, t - 1, t + 1)  # small ints stay valid indices
+        try:
+            u.real = u.real.cpu().clone()
+            u.perturbed, u.unique, floor = _perturbed(u.real, floor)
+        except Exception as exc:  # a dtype or layout without these operations
+            u.perturbed, u.why = None, exception_text(exc)
+        u.unique = u.unique and key not in shared  # a view of another's memory changes with it
     return list(by_id.values())
+
+
+def _perturbed(t: torch.Tensor, floor: float) -> Tuple[Optional[torch.Tensor], bool, float]:
+    """(other values for t or None when it has none, whether they are unique, the next floor)."""
+    if t.numel() == 0:
+        return None, False, floor
+    if t.dtype in _BITS:
+        p = _ascending(t, floor)
+        while p is not None and (torch.equal(p, t) or (t.numel() <= 16 and _near_special(p))):
+            p = _ascending(t, float(p.max()) * (1 + _NEAR))
+        if p is not None:
+            return p, True, float(p.max())
+    if t.dtype == torch.bool:
+        return ~t, False, floor
+    if t.is_complex():
+        return t + 1, False, floor
+    if t.is_floating_point():  # float8 and other types without arithmetic of their own
+        return (t.double() + 1).to(t.dtype), False, floor
+    return torch.where(t > 0, t - 1, t + 1), False, floor  # small ints stay valid indices
 
 
 class Tracer:

@@ -42,13 +42,12 @@ class Provenance:
 
     def export_with(self, members: List[int]) -> Tuple[Optional[Graph], str]:
         """The parsed export of a copy with these units perturbed, or (None, why) when it cannot be compared."""
-        copied = copy.deepcopy(self.module)
-        with torch.no_grad():
-            for i in members:
-                for r in self.units[i].refs[:1]:
-                    target = resolve(copied, r)
-                    target.copy_(self.units[i].perturbed.to(target.device))
         try:
+            copied = copy.deepcopy(self.module)
+            with torch.no_grad():
+                for i in members:
+                    target = resolve(copied, self.units[i].refs[0])
+                    target.copy_(self.units[i].perturbed.to(target.device))
             graph = parse(self.export(copied))
         except Exception as exc:
             return None, exception_text(exc)
@@ -169,6 +168,8 @@ def locate(real_model: ModelProto, module: nn.Module, refs: List[TensorRef], nam
         if why and not carriers:
             row = {"export_role": "folded", "export_name": ""} if why == "structure" else \
                 {"export_role": "error", "export_error": f"locating: the export with it perturbed failed: {why}"}
+        elif u.why and not carriers:
+            row = {"export_role": "error", "export_error": f"locating: cannot perturb it: {u.why}"}
         for r in u.refs:
             out[r.path] = dict(row)
     for r in refs:  # a path that holds no tensor now
