@@ -5,9 +5,13 @@ onnx, onnxscript and onnxruntime are imported here only, so jobs that do not exp
 """
 from __future__ import annotations
 
+import atexit
 import contextlib
 import copy
+import os
+import shutil
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Dict, Iterator, List, Optional, Tuple
@@ -75,6 +79,19 @@ def shared_registry() -> Iterator[None]:
         _registration.ONNXRegistry.from_torchlib = original
 
 
+_SCRATCH: Dict[int, Path] = {}  # process id -> its directory
+
+
+def scratch_dir() -> Path:
+    """A temporary directory of this process for the perturbed exports, removed when it exits: each one
+    overwrites the last (making and removing a directory per job costs more than a small legacy export)."""
+    path = _SCRATCH.get(os.getpid())
+    if path is None or not path.is_dir():
+        path = _SCRATCH[os.getpid()] = Path(tempfile.mkdtemp(prefix="tensorprobe-onnx-"))
+        atexit.register(shutil.rmtree, path, True)
+    return path
+
+
 def verify(path: Path, module: nn.Module, refs: List[TensorRef], args: tuple,
            kwargs: dict) -> Tuple[str, Optional[float], Optional[int]]:
     """(error or "", max abs diff over every tensor output, outputs compared) of onnxruntime against the
@@ -119,7 +136,7 @@ def _max_abs_diff(got: np.ndarray, expected: np.ndarray) -> float:
 def export_and_locate(module: nn.Module, refs: List[TensorRef], names: Dict[str, List[str]],
                       args: tuple, kwargs: dict, cfg: ExportConfig, output_dir: Path) -> Dict[str, dict]:
     """Export to output_dir/model.onnx, then locate every tensor in it by provenance (exports of perturbed
-    copies, into a temporary directory); with verify, check and run it. module is touched by the real
+    copies, into scratch_dir(), never output_dir); with verify, check and run it. module is touched by the real
     export call only: everything else runs on copies taken before it."""
     import onnx
 
@@ -128,15 +145,13 @@ def export_and_locate(module: nn.Module, refs: List[TensorRef], names: Dict[str,
     path = output_dir / ONNX_FILE
     pristine, inputs = copy.deepcopy(module), copy.deepcopy((args, kwargs))
     options = exporter_kwargs(cfg)
-    with shared_registry(), tempfile.TemporaryDirectory(prefix="tensorprobe-onnx-") as tmp:
+    with shared_registry():
         started = time.perf_counter()
         torch.onnx.export(module, args, str(path), kwargs=kwargs, **options)
         call_seconds = round(time.perf_counter() - started, 4)
-        count = iter(range(1 << 30))
+        temp = scratch_dir() / f"perturbed-{threading.get_ident()}.onnx"
 
         def export_copy(copied: nn.Module):
-            temp = Path(tmp) / f"perturbed{next(count)}" / ONNX_FILE
-            temp.parent.mkdir()
             a, k = copy.deepcopy(inputs)
             torch.onnx.export(copied, a, str(temp), kwargs=k, **options)
             return onnx.load(str(temp))
