@@ -145,7 +145,7 @@ def export_and_locate(module: nn.Module, refs: List[TensorRef], names: Dict[str,
     path = output_dir / ONNX_FILE
     pristine, inputs = copy.deepcopy(module), copy.deepcopy((args, kwargs))
     options = exporter_kwargs(cfg)
-    with shared_registry():
+    with shared_registry() if options["dynamo"] else contextlib.nullcontext():
         started = time.perf_counter()
         torch.onnx.export(module, args, str(path), kwargs=kwargs, **options)
         call_seconds = round(time.perf_counter() - started, 4)
