@@ -5,6 +5,7 @@ output: the oracle exports the module as the job did, then once per tensor with 
 and reads which stored values of the file changed.
 """
 import copy
+import io
 
 import numpy as np
 import onnx
@@ -187,7 +188,7 @@ def test_mutated_by_export_is_the_exporter_s_own_doing(run, exporter):
     t = run("variant=counting", "steps=0", f"export={exporter}")  # verify runs forward, on its own copy
     module, args = built("counting")
     before = module.count.clone()
-    torch.onnx.export(module, args, None if exporter == "onnx_dynamo" else __import__("io").BytesIO(),
+    torch.onnx.export(module, args, None if exporter == "onnx_dynamo" else io.BytesIO(),
                       dynamo=exporter == "onnx_dynamo")
     assert t.loc["count", "mutated_by_export"] == str(not torch.equal(before, module.count)).lower()
     assert t.loc["w", "mutated_by_export"] == "false"
@@ -197,7 +198,7 @@ def test_legacy_runs_forward_while_exporting_and_dynamo_does_not():
     module, args = built("counting")
     torch.onnx.export(module, args, None, dynamo=True)
     assert int(module.count) == 0
-    torch.onnx.export(module, args, __import__("io").BytesIO(), dynamo=False)
+    torch.onnx.export(module, args, io.BytesIO(), dynamo=False)
     assert int(module.count) > 0
 
 
