@@ -20,8 +20,8 @@ class ConfigError(ValueError):
         return (ConfigError, (self.where, self.message))
 
 
-# Terminal escape sequences (colours, cursor moves) that exporters put into their messages.
-_ANSI = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)|[@-Z\\-_])")
+# Terminal escape sequences (colours, cursor moves, OSC titles/links) that exporters put in their messages.
+_ANSI = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)|[ -/]*[0-~])")
 
 
 def one_line(text: str) -> str:

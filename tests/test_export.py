@@ -2,6 +2,7 @@
 import subprocess
 import sys
 
+import onnx
 import pytest
 
 from tests.conftest import ROOT, read_csv, run_cli
@@ -47,18 +48,21 @@ def test_seed_notebook_under_onnx_legacy(run):
     assert t.loc["my_tensor", "export_name"].endswith("Constant_output_0")
 
 
-@pytest.mark.parametrize("folding,weight_role", [("true", "absent"), ("false", "initializer")])
-def test_custom_linear_legacy_constant_folding(run, folding, weight_role):
-    # x @ weight.t(): with folding the transpose is computed at export time and `weight` itself is gone.
+@pytest.mark.parametrize("folding,weight_role", [("true", "folded"), ("false", "initializer")])
+def test_custom_linear_legacy_constant_folding(run, tmp_path, folding, weight_role):
+    # x @ weight.t(): with folding the transpose is computed at export time, and `weight` reaches the
+    # graph only transposed, in an initializer of shape [in, out] = [3, 2] (weight is [2, 3]).
     t = run("variant=custom_linear", "export=onnx_legacy", f"export.do_constant_folding={folding}")
     assert t.loc["weight", "export_role"] == weight_role
+    shapes = {i.name: list(i.dims) for i in onnx.load(str(tmp_path / "model.onnx")).graph.initializer}
+    assert shapes[t.loc["weight", "export_name"]] == ([3, 2] if folding == "true" else [2, 3])
     assert t.loc["bias", "export_role"] == "initializer" and t.loc["scale", "export_role"] == "constant"
     assert float(t.loc["weight", "ort_max_abs_diff"]) < 1e-5
 
 
 def test_dynamo_ignores_do_constant_folding_but_optimize_folds(run):
     folded = run("variant=custom_linear", "export=onnx_dynamo", "export.do_constant_folding=false")
-    assert folded.loc["weight", "export_role"] == "absent"  # folding=false had no effect
+    assert folded.loc["weight", "export_role"] == "folded"  # folding=false had no effect: transposed
     plain = run("variant=custom_linear", "export=onnx_dynamo", "export.optimize=false")
     assert plain.loc["weight", "export_role"] == "initializer"
 

@@ -5,9 +5,8 @@ import copy
 import time
 from collections import defaultdict
 from pathlib import Path
-from typing import Any, Dict, List
+from typing import Dict, List
 
-import torch
 from torch import nn
 
 from runner.errors import exception_text
@@ -24,9 +23,14 @@ def aliases(module: nn.Module, refs: List[TensorRef]) -> Dict[str, List[str]]:
     return {p: [p] + [q for q in group if q != p] for group in by_id.values() for p in group}
 
 
-def export_outcomes(module: nn.Module, refs: List[TensorRef], args: tuple, kwargs: Dict[str, Any],
+def export_outcomes(module: nn.Module, refs: List[TensorRef], args: tuple, kwargs: dict,
                     cfg: ExportConfig, output_dir: Path) -> Dict[str, dict]:
-    """Per path: export_role, export_name, export_error, mutated_by_export, ort_max_abs_diff, export_file, export_seconds."""
+    """Per path: export_role, export_name, export_error, mutated_by_export, ort_max_abs_diff,
+    ort_outputs_compared, export_file, export_seconds, export_call_seconds.
+
+    mutated_by_export compares each tensor before and after the export call alone: export_and_locate
+    touches the exported copy only through the exporter; locating and verifying run on copies of their own.
+    """
     if cfg.exporter is Exporter.none:
         return {}
     rows = {r.path: {"export_role": None, "export_name": "", "export_error": "", "mutated_by_export": None}

@@ -1,12 +1,20 @@
-"""torch.onnx.export (dynamo or legacy): locate each tensor in the saved model; verify with onnxruntime.
+"""torch.onnx.export (dynamo or legacy): locate each tensor in the saved model by provenance; verify with
+onnxruntime.
 
-onnx and onnxruntime are imported here only, so jobs that do not export to ONNX never pay for them.
+onnx, onnxscript and onnxruntime are imported here only, so jobs that do not export to ONNX never pay for them.
 """
 from __future__ import annotations
 
+import atexit
+import contextlib
+import copy
+import os
+import shutil
+import tempfile
+import threading
 import time
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Dict, Iterator, List, Optional, Tuple
 
 import numpy as np
 import torch
@@ -35,105 +43,126 @@ def as_numpy(t: torch.Tensor) -> np.ndarray:
     return (t.float() if t.dtype == torch.bfloat16 else t).numpy()
 
 
-def _same_array(a: np.ndarray, b: np.ndarray) -> bool:
-    if a.size != b.size or a.dtype.kind != b.dtype.kind:
-        return False
-    return bool(np.array_equal(a.reshape(-1), b.reshape(-1).astype(a.dtype)))
+def tensors_in(value) -> List[torch.Tensor]:
+    """The tensors of a nested output or argument (tuples, lists, dicts), depth first, in order."""
+    if isinstance(value, torch.Tensor):
+        return [value]
+    if isinstance(value, (tuple, list)):
+        return [t for v in value for t in tensors_in(v)]
+    if isinstance(value, dict):
+        return [t for v in value.values() for t in tensors_in(v)]
+    return []
 
 
-def _constant_values(graph) -> List[Tuple[str, np.ndarray]]:
-    """(output name, value) of every Constant node that holds a tensor."""
-    from onnx import numpy_helper
-    out = []
-    for node in graph.node:
-        if node.op_type != "Constant":
-            continue
-        for attr in node.attribute:
-            if attr.name == "value":
-                out.append((node.output[0], numpy_helper.to_array(attr.t)))
-            elif attr.name in ("value_float", "value_int"):
-                out.append((node.output[0], np.array(attr.f if attr.name == "value_float" else attr.i)))
-            elif attr.name in ("value_floats", "value_ints"):
-                out.append((node.output[0], np.array(list(attr.floats or attr.ints))))
-    return out
+@contextlib.contextmanager
+def shared_registry() -> Iterator[None]:
+    """Within the block, the dynamo exporter builds its torchlib registry (~0.4 s a call, the same every
+    time; export only reads it) once: the real export builds it, the provenance exports reuse it."""
+    try:
+        from torch.onnx._internal.exporter import _registration
+        original = _registration.ONNXRegistry.__dict__["from_torchlib"]
+    except (ImportError, AttributeError, KeyError):  # another torch: every call builds its own
+        yield
+        return
+    built = {}
+
+    def from_torchlib(cls, *args, **kwargs):
+        key = (args, tuple(sorted(kwargs.items())))
+        if key not in built:
+            built[key] = original.__func__(cls, *args, **kwargs)
+        return built[key]
+
+    _registration.ONNXRegistry.from_torchlib = classmethod(from_torchlib)
+    try:
+        yield
+    finally:
+        _registration.ONNXRegistry.from_torchlib = original
 
 
-def locate(model, refs: List[TensorRef], names: Dict[str, List[str]],
-           values: Dict[str, Optional[np.ndarray]]) -> Dict[str, dict]:
-    """input (a graph input by name), initializer (by name), constant (Constant node or an initializer named
-    after no tensor of the module, holding exactly the value), else absent."""
-    from onnx import numpy_helper
-    graph = model.graph
-    inputs = {i.name for i in graph.input}
-    initializers = {i.name: i for i in graph.initializer}
-    all_paths = {p for group in names.values() for p in group}
-    unnamed = [(n, numpy_helper.to_array(i)) for n, i in initializers.items() if n not in all_paths]
-    constants = _constant_values(graph) + unnamed
-    out = {}
-    for r in refs:
-        hit = next((("input", p) for p in names[r.path] if p in inputs), None) \
-            or next((("initializer", p) for p in names[r.path] if p in initializers), None)
-        value = values[r.path]
-        if hit is None and value is not None:
-            hit = next((("constant", n) for n, v in constants if _same_array(value, v)), None)
-        role, name = hit or ("absent", "")
-        out[r.path] = {"export_role": role, "export_name": name}
-    return out
+_SCRATCH: Dict[int, Path] = {}  # process id -> its directory
+
+
+def scratch_dir() -> Path:
+    """A temporary directory of this process for the perturbed exports, removed when it exits: each one
+    overwrites the last (making and removing a directory per job costs more than a small legacy export)."""
+    path = _SCRATCH.get(os.getpid())
+    if path is None or not path.is_dir():
+        path = _SCRATCH[os.getpid()] = Path(tempfile.mkdtemp(prefix="tensorprobe-onnx-"))
+        atexit.register(shutil.rmtree, path, True)
+    return path
 
 
 def verify(path: Path, module: nn.Module, refs: List[TensorRef], args: tuple,
-           kwargs: Dict[str, Any]) -> Tuple[str, Optional[float]]:
-    """(error or "", max abs diff of onnxruntime vs the module's eval output). Graph inputs named after a
-    tensor (export_params=False, keep_initializers_as_inputs) are fed that tensor's value."""
+           kwargs: dict) -> Tuple[str, Optional[float], Optional[int]]:
+    """(error or "", max abs diff over every tensor output, outputs compared) of onnxruntime against the
+    module's eval output. Graph inputs named after a module tensor get that tensor's value; the others,
+    in order, the tensors of args then kwargs. Runs forward on module: give it a copy."""
     import onnx
     import onnxruntime as ort
     try:
         onnx.checker.check_model(str(path))
     except Exception as exc:
-        return f"onnx.checker: {exception_text(exc)}", None
+        return f"onnx.checker: {exception_text(exc)}", None, None
     try:
         options = ort.SessionOptions()
         options.log_severity_level = 3
         options.intra_op_num_threads = 1  # tiny models: threads only contend with parallel jobs
         session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         by_path = {r.path: resolve(module, r) for r in refs}
+        positional = iter(tensors_in((args, kwargs)))
         feed = {}
-        values = iter([a for a in (*args, *kwargs.values()) if isinstance(a, torch.Tensor)])
         for spec in session.get_inputs():
             tensor = by_path.get(spec.name)
-            feed[spec.name] = as_numpy(next(values) if tensor is None else tensor)
-        got = session.run(None, feed)[0]
+            feed[spec.name] = as_numpy(next(positional) if tensor is None else tensor)
+        got = session.run(None, feed)
     except Exception as exc:
-        return f"onnxruntime: {exception_text(exc)}", None
+        return f"onnxruntime: {exception_text(exc)}", None, None
     with torch.no_grad():
-        output = module(*args, **kwargs)
-    expected = as_numpy(_first_tensor(output))
-    return "", float(np.max(np.abs(got.astype(np.float64) - expected.astype(np.float64)))) if got.size else 0.0
+        expected = [as_numpy(t) for t in tensors_in(module(*args, **kwargs))]
+    diffs = [_max_abs_diff(g, e) for g, e in zip(got, expected)]
+    return "", max(diffs, default=None), len(diffs)
 
 
-def _first_tensor(output):
-    if isinstance(output, (tuple, list)):
-        return next(o for o in output if isinstance(o, torch.Tensor))
-    return output
+def _max_abs_diff(got: np.ndarray, expected: np.ndarray) -> float:
+    """inf where the shapes differ."""
+    got, expected = np.asarray(got), np.asarray(expected)
+    if got.shape != expected.shape:
+        return float("inf")
+    if not got.size:
+        return 0.0
+    return float(np.max(np.abs(got.astype(np.float64) - expected.astype(np.float64))))
 
 
 def export_and_locate(module: nn.Module, refs: List[TensorRef], names: Dict[str, List[str]],
-                      args: tuple, kwargs: Dict[str, Any], cfg: ExportConfig, output_dir: Path) -> Dict[str, dict]:
-    """Export to output_dir/model.onnx, load it back, locate every tensor; with verify, check and run it."""
+                      args: tuple, kwargs: dict, cfg: ExportConfig, output_dir: Path) -> Dict[str, dict]:
+    """Export to output_dir/model.onnx, then locate every tensor in it by provenance (exports of perturbed
+    copies, into scratch_dir(), never output_dir); with verify, check and run it. module is touched by the real
+    export call only: everything else runs on copies taken before it."""
     import onnx
+
+    from runner.probes.onnx_provenance import locate
     output_dir.mkdir(parents=True, exist_ok=True)
     path = output_dir / ONNX_FILE
-    values = {r.path: (None if (t := resolve(module, r)) is None else as_numpy(t)) for r in refs}
-    started = time.perf_counter()
-    torch.onnx.export(module, tuple(args), str(path), kwargs=dict(kwargs) or None, **exporter_kwargs(cfg))
-    call_seconds = round(time.perf_counter() - started, 4)
-    out = locate(onnx.load(str(path)), refs, names, values)
+    pristine, inputs = copy.deepcopy(module), copy.deepcopy((args, kwargs))
+    options = exporter_kwargs(cfg)
+    with shared_registry() if options["dynamo"] else contextlib.nullcontext():
+        started = time.perf_counter()
+        torch.onnx.export(module, args, str(path), kwargs=kwargs, **options)
+        call_seconds = round(time.perf_counter() - started, 4)
+        temp = scratch_dir() / f"perturbed-{threading.get_ident()}.onnx"
+
+        def export_copy(copied: nn.Module):
+            a, k = copy.deepcopy(inputs)
+            torch.onnx.export(copied, a, str(temp), kwargs=k, **options)
+            return onnx.load(str(temp))
+
+        out = locate(onnx.load(str(path)), pristine, refs, names, export_copy)
     for row in out.values():
         row.update(export_file=ONNX_FILE, export_call_seconds=call_seconds)
     if cfg.verify:
-        error, diff = verify(path, module, refs, args, kwargs)
+        error, diff, compared = verify(path, pristine, refs, *inputs)
         for row in out.values():
-            row["ort_max_abs_diff"] = diff
+            row.update(ort_max_abs_diff=diff, ort_outputs_compared=compared)
             if error:
                 row.update(export_role="error", export_error=error)
     return out

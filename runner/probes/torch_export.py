@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any, Dict, List
+from typing import Dict, List
 
 import torch
 from torch import nn
@@ -15,10 +15,10 @@ ROLES = {"PARAMETER": "parameter", "BUFFER": "buffer", "CONSTANT_TENSOR": "const
 
 
 def export_and_locate(module: nn.Module, refs: List[TensorRef], names: Dict[str, List[str]],
-                      args: tuple, kwargs: Dict[str, Any], cfg: ExportConfig, output_dir: Path) -> Dict[str, dict]:
+                      args: tuple, kwargs: dict, cfg: ExportConfig, output_dir: Path) -> Dict[str, dict]:
     """Export with strict=cfg.strict (default False); role = parameter|buffer|constant_tensor|absent."""
     started = time.perf_counter()
-    program = torch.export.export(module, tuple(args), kwargs=dict(kwargs) or None, strict=bool(cfg.strict))
+    program = torch.export.export(module, args, kwargs=kwargs, strict=bool(cfg.strict))
     call_seconds = round(time.perf_counter() - started, 4)
     by_target = {}
     for spec in program.graph_signature.input_specs:

@@ -1,0 +1,193 @@
+"""Which values of an exported ONNX model depend on which tensor of the module, proved by perturbation.
+
+The real file is compared, place by place (onnx_graph.py), with exports of copies of the module whose
+tensors hold other values. A stored value that changes depends on what was perturbed; no role is ever
+decided by a value that merely looks like a tensor's.
+
+1. All tensors at once, with the values of onnx_perturb.py (unique for floating tensors): a changed value
+   made only of perturbed values, where the real file holds the real values of the same elements, is a
+   copy or rearrangement of those tensors (transposed, split, reordered, merged with an equal one): traced.
+2. A changed value that does not trace (arithmetic, casts, integer tensors) is attributed by exporting with
+   part of the tensors perturbed: per value, its real content means the part does not matter, its content
+   with all of them perturbed means the rest does not, anything else that both do. Parts shrink to single
+   tensors (integer and bool tensors, then those that traced nowhere, are tried first).
+3. An export whose structure differs from the real file's (the alignment check fails) cannot be compared
+   place by place; then each tensor is perturbed alone. A tensor whose value alone changes the structure
+   is `folded` into it (no stored value carries it); one whose perturbed export fails is `error`.
+"""
+from __future__ import annotations
+
+import copy
+from collections import defaultdict
+from typing import Callable, Dict, List, Optional, Set, Tuple
+
+import torch
+from onnx import ModelProto
+from torch import nn
+
+from runner.errors import exception_text
+from runner.probes.discover import TensorRef, resolve
+from runner.probes.onnx_graph import Graph, Stored, aligned, changed_places, parse
+from runner.probes.onnx_perturb import Tracer, Unit, holds, units_of
+
+
+class Provenance:
+    """Carriers (stored value names of the real file, with relation) of each unit."""
+
+    def __init__(self, real: Graph, module: nn.Module, units: List[Unit],
+                 export: Callable[[nn.Module], ModelProto]):
+        self.real, self.module, self.units, self.export = real, module, units, export
+        self.carriers: Dict[int, Dict[str, Set[str]]] = defaultdict(lambda: defaultdict(set))
+        self.alone: Dict[int, str] = {}   # unit -> "" (perturbed alone) | "structure" | error text
+
+    def export_with(self, members: List[int]) -> Tuple[Optional[Graph], str]:
+        """The parsed export of a copy with these units perturbed, or (None, why) when it cannot be compared."""
+        try:
+            copied = copy.deepcopy(self.module)
+            with torch.no_grad():
+                for i in members:
+                    target = resolve(copied, self.units[i].refs[0])
+                    target.copy_(self.units[i].perturbed.to(target.device))
+            graph = parse(self.export(copied))
+        except Exception as exc:
+            return None, exception_text(exc)
+        return (graph, "") if aligned(self.real, graph) else (None, "structure")
+
+    def single(self, i: int) -> None:
+        if i in self.alone:
+            return
+        graph, why = self.export_with([i])
+        self.alone[i] = why
+        if graph is not None:
+            u = self.units[i]
+            for place, a, b in changed_places(self.real, graph):
+                same = holds(b, u.perturbed) and holds(a, u.real)
+                self.carriers[i][a.name].add("same" if same else "folded")
+
+    def search(self, ref: Dict[tuple, Stored], members: List[int]) -> None:
+        """Attribute changed places to single members. ref: each place's value when exactly these members
+        are perturbed (it differs from the real file's). Perturbing a part alone tells, per place, whether
+        the part is irrelevant (the real value), the rest is (ref's value), or both matter."""
+        if len(members) == 1:
+            u = self.units[members[0]]
+            for place, b in ref.items():
+                a = self.real.stored_at(place)
+                same = holds(b, u.perturbed) and holds(a, u.real)
+                self.carriers[members[0]][a.name].add("same" if same else "folded")
+            return
+        parts = _split(members, self.units, self.carriers)
+        first, second = {}, {}
+        graph, _ = self.export_with(parts[0])
+        if graph is None:
+            for i in members:
+                self.single(i)
+            return
+        both = []
+        for place, b in ref.items():
+            value, real = graph.stored_at(place), self.real.stored_at(place)
+            if value.same_content(real):
+                second[place] = b
+            else:
+                first[place] = value
+                if not value.same_content(b):
+                    both.append(place)
+        if len(parts[1]) == 1:  # the rest is one tensor, and it matters: folded with the others, unless
+            rest = self.units[parts[1][0]]  # the value is exactly its own (views of one memory)
+            for place in [p for p in both if not holds(ref[p], rest.perturbed)]:
+                self.carriers[parts[1][0]][self.real.stored_at(place).name].add("folded")
+                both.remove(place)
+        if both:
+            graph, _ = self.export_with(parts[1])
+            if graph is None:
+                for i in parts[1]:
+                    self.single(i)
+                second = {}
+            for place in both if graph is not None else ():
+                if not graph.stored_at(place).same_content(self.real.stored_at(place)):
+                    second[place] = graph.stored_at(place)
+        for part, places in zip(parts, (first, second)):
+            if places:
+                self.search(places, part)
+
+    def run(self) -> None:
+        members = [i for i, u in enumerate(self.units) if u.perturbed is not None]
+        if not members:
+            return
+        graph, _ = self.export_with(members)
+        if graph is None:  # cannot be compared place by place: each tensor alone
+            for i in members:
+                self.single(i)
+            return
+        tracer, untraced = Tracer(self.units), {}
+        for place, a, b in changed_places(self.real, graph):
+            hits = tracer.trace(a, b)
+            if hits is None:
+                untraced[place] = b
+            for i, relation in hits or ():
+                self.carriers[i][a.name].add(relation)
+        if untraced:
+            self.search(untraced, members)
+
+
+def _split(members: List[int], units: List[Unit], traced) -> Tuple[List[int], List[int]]:
+    """The likely causes of untraced values first: integer and bool tensors (perturbed without unique
+    values), else the tensors that traced nowhere, apart from the others; else halves."""
+    for suspect in (lambda i: not units[i].unique, lambda i: not traced.get(i)):
+        first = [i for i in members if suspect(i)]
+        if 0 < len(first) < len(members):
+            return first, [i for i in members if not suspect(i)]
+    half = len(members) // 2
+    return members[:half], members[half:]
+
+
+def locate(real_model: ModelProto, module: nn.Module, refs: List[TensorRef], names: Dict[str, List[str]],
+           export: Callable[[nn.Module], ModelProto]) -> Dict[str, dict]:
+    """Per path: export_role and export_name in the real file. module holds the values it was exported
+    with; export(copy) exports a copy as configured and loads the result back."""
+    real = parse(real_model)
+    units = units_of(module, refs, names)
+    prov = Provenance(real, module, units, export)
+    prov.run()
+    module_paths = {p for u in units for p in u.paths}
+    holders: Dict[str, Set[int]] = defaultdict(set)  # stored name -> units whose value it holds unchanged
+    for i, found in prov.carriers.items():
+        for name, relations in found.items():
+            if "same" in relations:
+                holders[name].add(i)
+    out = {}
+    for i, u in enumerate(units):
+        carriers = {name: set(rel) for name, rel in prov.carriers.get(i, {}).items()}
+        for p in u.paths:  # by name: a graph input without a stored value, an empty tensor's initializer
+            if p in real.inputs and p not in real.stored:
+                carriers.setdefault(p, set()).add("same")
+            elif u.perturbed is None and p in real.stored and holds(real.stored[p], u.real):
+                carriers.setdefault(p, set()).add("same")
+        row = {"export_role": _role(carriers, u.paths, real, holders, i, module_paths),
+               "export_name": ";".join(sorted(carriers))}
+        why = prov.alone.get(i, "")
+        if why and not carriers:
+            row = {"export_role": "folded", "export_name": ""} if why == "structure" else \
+                {"export_role": "error", "export_error": f"locating: the export with it perturbed failed: {why}"}
+        elif u.why and not carriers:
+            row = {"export_role": "error", "export_error": f"locating: cannot perturb it: {u.why}"}
+        for r in u.refs:
+            out[r.path] = dict(row)
+    for r in refs:  # a path that holds no tensor now
+        out.setdefault(r.path, {"export_role": "absent", "export_name": ""})
+    return out
+
+
+def _role(carriers: Dict[str, Set[str]], paths: List[str], real: Graph, holders: Dict[str, Set[int]], i: int,
+          module_paths: Set[str]) -> str:
+    """input | initializer (named after the tensor, holding its value) | constant (holding its value under
+    another name, for no other tensor) | folded (anything else that depends on it) | absent."""
+    same = [n for n, relations in carriers.items() if "same" in relations]
+    own = [n for n in same if n in paths]
+    if any(n in real.inputs for n in own):
+        return "input"
+    if any(real.stored[n].kind == "initializer" for n in own if n in real.stored):
+        return "initializer"
+    others = module_paths - set(paths)
+    if any(n not in others and holders.get(n, {i}) == {i} for n in same):
+        return "constant"
+    return "folded" if carriers else "absent"
