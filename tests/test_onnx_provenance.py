@@ -15,7 +15,11 @@ from onnx import numpy_helper
 
 from experiments.export_cases import Counting, IntBuffersBesideIntOps, Norms, Recurrent, ScaledWeight
 from experiments.structures import TiedLinear
-from runner.build import make_input
+
+
+def make_input(shape, seed, device):
+    """The job's input for `input_shape: shape` (runner.job.build.make_inputs draws it the same way)."""
+    return torch.randn(list(shape), generator=torch.Generator().manual_seed(seed)).to(device)
 
 EXPORTERS = ["onnx_dynamo", "onnx_legacy"]
 
@@ -119,6 +123,7 @@ def built(variant):
     return make().eval(), (make_input(shape, 0, torch.device("cpu")),)
 
 
+@pytest.mark.slow  # one export per tensor: the oracle costs more than the probe
 @pytest.mark.parametrize("exporter", EXPORTERS)
 @pytest.mark.parametrize("variant", sorted(CASES))
 def test_roles_and_names_agree_with_perturbing_each_tensor(run, tmp_path, variant, exporter):
@@ -159,6 +164,7 @@ NORM_READS = {"ln.weight": ("LayerNormalization", 1), "ln.bias": ("LayerNormaliz
               "bn.running_mean": ("BatchNormalization", 3), "bn.running_var": ("BatchNormalization", 4)}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("exporter", EXPORTERS)
 def test_untrained_norm_layers(run, tmp_path, exporter):
     t = run("variant=norms", "steps=0", f"export={exporter}")
