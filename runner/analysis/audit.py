@@ -104,6 +104,17 @@ def tensor_findings(name: str, rows: pd.DataFrame) -> List[Finding]:
                                ".to(device), is not saved in state_dict, and exporters bake its value into the graph",
                                "; ".join(dict.fromkeys(evidence)), f"self.register_buffer('{name.rsplit('.', 1)[-1]}', "
                                "tensor) (persistent=False if it should not be saved)"))
+        stays = _first(rows, "follows_device", "false")
+        if read is None and stays is not None and stays["move_device"] not in ("", "meta", "cpu"):
+            device = stays["move_device"]
+            failing = rows[rows["status"].eq("partial") & rows["reason"].str.contains(DEVICE_MISMATCH, regex=False)]
+            evidence = [_cell(stays, "follows_device", "move_device")]
+            evidence += [_cell(failing.iloc[0], "reason")] if not failing.empty else []
+            out.append(Finding(name, "error" if not failing.empty else "warning",
+                               f"plain tensor attribute does not move with .to({device}): it stays where it was "
+                               f"built, so a forward that reads it fails on {device}"
+                               + (" (this sweep's forward did)" if not failing.empty else ""),
+                               "; ".join(evidence), f"self.register_buffer('{name.rsplit('.', 1)[-1]}', tensor)"))
         if requires_grad:
             grad = _first(rows, "grad", "nonzero")
             listed = _first(rows, "in_parameters", "false")
@@ -164,11 +175,17 @@ def module_findings(table: pd.DataFrame) -> List[Finding]:
         row = rows.iloc[0]
         out.append(Finding("", "warning", f"{exporter} fails on this module: {row['export_error']}",
                            _cell(row, "export_role"), "see the exporter's message; another exporter may work"))
-    for _, row in table[table["status"].isin(["partial", "failed"])].drop_duplicates("job").iterrows():
-        out.append(Finding("", "error", f"the job could not run to the end: {row['reason']}",
-                           _cell(row, "status"), "see the reason; e.g. register plain tensors as buffers so "
-                           "they move with the module"))
+    stopped = table[table["status"].isin(["partial", "failed"])].drop_duplicates("job")
+    for reason, rows in stopped.groupby("reason", sort=False):  # one finding per distinct reason
+        more = f" (and {len(rows) - 1} more jobs)" if len(rows) > 1 else ""
+        fix = ("a tensor forward reads did not move with the module: register plain tensors as buffers"
+               if DEVICE_MISMATCH in reason else "see the reason")
+        out.append(Finding("", "error", f"the job could not run to the end: {reason}",
+                           _cell(rows.iloc[0], "status") + more, fix))
     return out
+
+
+DEVICE_MISMATCH = "Expected all tensors to be on the same device"
 
 
 def audit(table: pd.DataFrame) -> List[Finding]:
