@@ -94,6 +94,9 @@ class TensorprobeLauncher(Launcher):
         here = {idx for idx, c in choices.items()  # a device other than cpu (or no device group: another app)
                 if c.get("device") not in (None, "cpu", "auto") or (c.get("device") == "auto" and accelerator)}
         pool.warm_up(EXPORTERS & {c.get("export") for c in choices.values()} or EXPORTERS)
+        if not pool.fork_safe():  # something initialised CUDA here: forked workers could not run torch
+            log.warning("CUDA is initialised in this process; running the sweep's jobs here, not in a pool")
+            here = {idx for idx, _ in jobs}
         returns: Dict[int, JobReturn] = {}
 
         def finished(idx: int, ret: JobReturn) -> None:

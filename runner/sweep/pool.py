@@ -13,6 +13,7 @@ the other jobs go on in a new pool.
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import multiprocessing
 import os
@@ -21,7 +22,7 @@ import sys
 from collections import deque
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
-from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Tuple
 
 log = logging.getLogger(__name__)
 
@@ -51,16 +52,36 @@ def accelerator_present() -> bool:
     return cuda or bool(mps is not None and mps.is_available())
 
 
+@contextlib.contextmanager
+def _cuda_hidden() -> Iterator[None]:
+    """torch.cuda as a machine without a GPU shows it, in this process, while warming up: TorchDynamo
+    saves the CUDA RNG state when CUDA is available, which initialises CUDA, and no process forked
+    after that can use CUDA ('Cannot re-initialize CUDA in forked subprocess', measured on an H200)."""
+    import torch
+    saved = torch.cuda.is_available, torch.cuda.device_count
+    torch.cuda.is_available, torch.cuda.device_count = (lambda: False), (lambda: 0)
+    try:
+        yield
+    finally:
+        torch.cuda.is_available, torch.cuda.device_count = saved
+
+
+def fork_safe() -> bool:
+    """Whether workers forked now can run torch: CUDA is not initialised in this process."""
+    import torch
+    return not torch.cuda.is_initialized()
+
+
 def warm_up(exporters: Iterable[str]) -> None:
     """Import the job code and run each exporter once on a tiny module (their first call imports and
-    builds most of what every later call needs)."""
+    builds most of what every later call needs), without initialising CUDA."""
     import torch
 
     import runner.job.pipeline  # noqa: F401 - torch and the probes
     from runner.probes.quiet import quiet
     module, x = torch.nn.Linear(2, 2).eval(), torch.randn(1, 2)
     exporters = set(exporters)
-    with quiet():
+    with quiet(), _cuda_hidden():
         if exporters & {"onnx_dynamo", "onnx_legacy"}:
             import onnx  # noqa: F401
             import onnxruntime  # noqa: F401
@@ -77,8 +98,11 @@ def warm_up(exporters: Iterable[str]) -> None:
 
 
 def _worker_init() -> None:
-    """In each forked worker: Ctrl-C is the launcher's to handle; one intra-op thread per worker."""
+    """In each forked worker: Ctrl-C is the launcher's to handle; one intra-op thread per worker; no GPU
+    (workers run CPU jobs only: hiding CUDA keeps each from creating a CUDA context of its own)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    os.environ["CUDA_VISIBLE_DEVICES"] = ""  # torch.cuda.is_available() is then False, asked through NVML
+    os.environ["PYTORCH_NVML_BASED_CUDA_CHECK"] = "1"  # without touching the CUDA runtime this process inherited
     import torch
     torch.set_num_threads(1)
     from runner.sweep import progress
