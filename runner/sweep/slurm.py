@@ -187,26 +187,35 @@ class _Watch:
         interval = max(0.5, self.launcher.watch_interval_s)
         confirm = min(interval, 5.0)
         next_poll = time.monotonic() + interval
+        next_scan = 0.0
         waiting = {idx: (overrides, job) for idx, overrides, job in self.jobs}
         while waiting and not self.cancelled:
             now = time.monotonic()
+            if now >= next_scan:  # result files: every second (less often for big batches on shared filesystems)
+                next_scan = now + max(1.0, len(waiting) / 100)
+                for idx, (overrides, job) in list(waiting.items()):
+                    if _has_result(job):
+                        self._collect(idx, job)
+                        self._forget(waiting, idx)
             for idx, (overrides, job) in list(waiting.items()):
-                if _has_result(job):
-                    self._collect(idx, job)
-                elif idx in self.ended_at and now - self.ended_at[idx][0] >= self.launcher.result_wait_s:
+                if idx in self.ended_at and now - self.ended_at[idx][0] >= self.launcher.result_wait_s \
+                        and not _has_result(job):
                     self._fail(idx, overrides, scheduler_reason(self.ended_at[idx][1], job.job_id))
-                else:
-                    continue
-                del waiting[idx]
+                    self._forget(waiting, idx)
             if not waiting or self.cancelled:
                 break
             if now >= next_poll:
                 self._look(waiting, now, confirm)
                 next_poll = time.monotonic() + (confirm if self.missing_at else interval)
-            time.sleep(min(1.0, max(0.05, next_poll - time.monotonic())))
+            time.sleep(min(1.0, max(0.05, min(next_poll, next_scan) - time.monotonic())))
         if self.cancelled:
             self._stop(waiting)
         return [self.returns[idx] for idx, _, _ in self.jobs if idx in self.returns]
+
+    def _forget(self, waiting: Dict[int, Tuple[List[str], Any]], idx: int) -> None:
+        del waiting[idx]
+        self.ended_at.pop(idx, None)
+        self.missing_at.pop(idx, None)
 
     def _look(self, waiting: Dict[int, Tuple[List[str], Any]], now: float, confirm: float) -> None:
         """One poll: which waiting jobs are alive, ended (without result so far) or missing."""
@@ -225,7 +234,7 @@ class _Watch:
                 if now - first >= confirm * 0.9 and not _has_result(job):
                     reason = LOST if not accounted else f"lost by the scheduler: not in squeue, sacct says {accounted}"
                     self._fail(idx, overrides, f"{reason}, SLURM job {task}")
-                    del waiting[idx]
+                    self._forget(waiting, idx)
 
     def _stop(self, waiting: Dict[int, Tuple[List[str], Any]]) -> None:
         """After Ctrl-C: wait until SLURM runs none of the cancelled tasks, then keep those that finished."""
