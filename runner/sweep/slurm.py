@@ -13,7 +13,7 @@ either brought back its result or is known to be gone, so that the sweep's table
   `lost by the scheduler: not in squeue or sacct`, once two polls `min(watch_interval_s, 5)`
   seconds apart both miss it. A lost job is so detected within watch_interval_s + min(watch_interval_s, 5)
   seconds (plus the time squeue and sacct take); a job ended by the scheduler within
-  watch_interval_s + result_wait_s seconds;
+  watch_interval_s + result_wait_s seconds (plus up to 3 s for sacct to catch up with squeue);
 * the first Ctrl-C cancels the batch's pending and running tasks (`scancel` of its arrays), waits
   (at most cancel_wait_s) until SLURM no longer runs any of them, and returns the jobs that finished:
   the sweep writes its table and the app exits 130 with the command that resumes. Jobs cancelled by
@@ -177,6 +177,7 @@ class _Watch:
         self.returns: Dict[int, JobReturn] = {}
         self.ended_at: Dict[int, Tuple[float, str]] = {}    # job number -> (first seen ended, its state)
         self.missing_at: Dict[int, float] = {}              # job number -> first poll that did not find it
+        self.accounted: Dict[str, str] = {}                 # task id -> its final state in sacct
 
     def cancel(self) -> None:
         """The Ctrl-C hook (runs in the signal handler): scancel every task of this launch."""
@@ -200,7 +201,7 @@ class _Watch:
             for idx, (overrides, job) in list(waiting.items()):
                 if idx in self.ended_at and now - self.ended_at[idx][0] >= self.launcher.result_wait_s \
                         and not _has_result(job):
-                    self._fail(idx, overrides, scheduler_reason(self.ended_at[idx][1], job.job_id))
+                    self._fail(idx, overrides, scheduler_reason(self._final_state(idx, job.job_id), job.job_id))
                     self._forget(waiting, idx)
             if not waiting or self.cancelled:
                 break
@@ -212,6 +213,18 @@ class _Watch:
             self._stop(waiting)
         return [self.returns[idx] for idx, _, _ in self.jobs if idx in self.returns]
 
+    def _final_state(self, idx: int, task: str) -> str:
+        """The ended task's state as sacct says it (`CANCELLED by 0`); squeue's (`CANCELLED`) is only the
+        fallback: accounting may lag behind squeue for a moment, so sacct is asked up to 3 more times."""
+        state = self.ended_at[idx][1]
+        for attempt in range(3):
+            if task in self.accounted:
+                return self.accounted[task]
+            if attempt:
+                time.sleep(1.0)
+            self.accounted.update({t: s for t, s in poll(self.arrays).sacct.items() if ended(s)})
+        return self.accounted.get(task, state)
+
     def _forget(self, waiting: Dict[int, Tuple[List[str], Any]], idx: int) -> None:
         del waiting[idx]
         self.ended_at.pop(idx, None)
@@ -220,15 +233,18 @@ class _Watch:
     def _look(self, waiting: Dict[int, Tuple[List[str], Any]], now: float, confirm: float) -> None:
         """One poll: which waiting jobs are alive, ended (without result so far) or missing."""
         seen = poll(self.arrays)
+        self.accounted.update({t: s for t, s in seen.sacct.items() if ended(s)})
         for idx, (overrides, job) in list(waiting.items()):
             task = job.job_id
             queued, accounted = seen.squeue.get(task), seen.sacct.get(task)
             if queued is not None and not ended(queued):
                 self.missing_at.pop(idx, None)
                 self.ended_at.pop(idx, None)  # requeued
+                self.accounted.pop(task, None)
             elif (accounted and ended(accounted)) or queued is not None:
                 self.missing_at.pop(idx, None)
-                self.ended_at.setdefault(idx, (now, accounted if accounted and ended(accounted) else queued))
+                since = self.ended_at.get(idx, (now, ""))[0]
+                self.ended_at[idx] = (since, accounted if accounted and ended(accounted) else queued)
             elif seen.ok and idx not in self.ended_at:
                 first = self.missing_at.setdefault(idx, now)
                 if now - first >= confirm * 0.9 and not _has_result(job):
