@@ -57,3 +57,8 @@ def register_configs() -> None:
     store.store(name="tensorprobe_schema", node=job_schema())
     store.store(group="hydra/sweeper", name="tensorprobe", node=TensorprobeSweeperConf, provider="tensorprobe")
     store.store(group="hydra/launcher", name="tensorprobe", node=TensorprobeLauncherConf, provider="tensorprobe")
+    try:  # hydra/launcher=tensorprobe_slurm (the `slurm` preset): only with hydra-submitit-launcher installed
+        from runner.sweep.slurm import TensorprobeSlurmConf
+    except ImportError:
+        return
+    store.store(group="hydra/launcher", name="tensorprobe_slurm", node=TensorprobeSlurmConf, provider="tensorprobe")

@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import html
 import re
-import shlex
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -17,7 +16,6 @@ from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
 import pandas as pd
-import yaml
 
 from runner import CONFIG_DIR, PROJECT_ROOT
 from runner.analysis.claims import VERDICTS, Evidence, judge_all, load_claims, verdict_frame
@@ -25,6 +23,7 @@ from runner.table.collect import collect
 from runner.analysis.figure import draw
 from runner.analysis.markdown import html_table, md_table
 from runner.schema import GROUPS
+from runner.sweep.command import sweep_command
 from runner.table.columns import ENVIRONMENT_COLUMNS
 from runner.table.csvfile import RESULTS_FILE, TableError, read_table
 
@@ -55,20 +54,6 @@ class Report:
     figure: Optional[Path]
     claims: Path
     verdicts: pd.DataFrame
-
-
-def sweep_command(sweep_dir: Path) -> str:
-    """The command that reruns this sweep, from Hydra's multirun.yaml (task and hydra overrides)."""
-    meta = sweep_dir / "multirun.yaml"
-    if not meta.is_file():
-        return "(unknown: no multirun.yaml in the sweep directory)"
-    try:
-        overrides = (yaml.safe_load(meta.read_text()) or {}).get("hydra", {}).get("overrides", {})
-    except yaml.YAMLError:
-        return "(unknown: multirun.yaml is not readable)"
-    hydra_overrides = [o for o in overrides.get("hydra", []) if not o.startswith(("hydra.sweep.dir", "hydra.mode"))]
-    args = list(overrides.get("task", [])) + hydra_overrides
-    return " ".join(["python -m runner -m"] + [shlex.quote(a) for a in args])
 
 
 def git_commit() -> str:

@@ -40,6 +40,11 @@ class SweepTable(Callback):
         try:
             collected = collect(sweep_dir)
         except Exception as exc:  # noqa: BLE001
+            from runner.sweep import interrupt
+            from runner.table.csvfile import TableError
+            if interrupt.state.requested and isinstance(exc, TableError) and "no job results" in str(exc):
+                print("sweep table not written: no job finished before Ctrl-C", file=sys.stderr)
+                return  # the app exits 130 and says how to resume
             print(f"tensorprobe: error: sweep table not written: {exc}", file=sys.stderr)
             raise SystemExit(2)
         print(summary(collected))

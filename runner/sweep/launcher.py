@@ -125,20 +125,8 @@ class TensorprobeLauncher(Launcher):
 
     def _worker_died(self, job: Tuple[int, List[str]], reason: str) -> JobReturn:
         """The job whose worker died: a `failed` row in its directory, so the table says so."""
-        from runner.job.identity import identify
-        from runner.job.task import error_row
-        from runner.sweep.fastcompose import split_task_config
-        from runner.table.csvfile import RESULTS_FILE, write_rows_atomic
         idx, overrides = job
-        full = self.hydra_context.config_loader.load_sweep_config(self.config, overrides)
-        output_dir = Path(str(self.config.hydra.sweep.dir)) / str(_subdir(full, idx))
-        cfg, choices, lines = split_task_config(full)
-        ident = identify(cfg, choices, lines)
-        write_rows_atomic([error_row(ident, cfg.seed, "failed", reason)], output_dir / RESULTS_FILE)
-        interrupt.state.unfinished.append(f"#{idx}: {reason}")
-        ret = JobReturn(overrides=lines, status=JobStatus.COMPLETED)
-        ret.return_value = {"key": ident.key, "status": "failed", "rows": 1, "seconds": 0.0}
-        return ret
+        return failed_job_return(self.hydra_context, self.config, idx, overrides, reason)
 
     def _run(self, config: DictConfig) -> JobReturn:
         callbacks = self.hydra_context.callbacks
@@ -195,6 +183,33 @@ class TensorprobeLauncher(Launcher):
                 instance.set_config(previous)
             if chdir:
                 os.chdir(old_cwd)
+
+
+def failed_job_return(hydra_context: HydraContext, config: DictConfig, idx: int, overrides: List[str],
+                      reason: str, written_since: Optional[float] = None) -> JobReturn:
+    """A job that a launcher could not bring back (its worker died, the scheduler cancelled or lost it):
+    a `failed` row with `reason` in its job directory and an entry in interrupt.state.unfinished; with
+    written_since (a time.time()), unless the job wrote this config's finished results since then (a job
+    cancelled between writing its results.csv and handing back its return value)."""
+    from runner.job.identity import identify
+    from runner.job.task import error_row
+    from runner.sweep.fastcompose import split_task_config
+    from runner.table.csvfile import RESULTS_FILE, write_rows_atomic
+    from runner.table.jobstate import finished_hash
+    full = hydra_context.config_loader.load_sweep_config(config, list(overrides))
+    output_dir = Path(str(config.hydra.sweep.dir)) / str(_subdir(full, idx))
+    cfg, choices, lines = split_task_config(full)
+    ident = identify(cfg, choices, lines)
+    ret = JobReturn(overrides=lines, status=JobStatus.COMPLETED)
+    results = output_dir / RESULTS_FILE
+    if (written_since is not None and results.is_file() and results.stat().st_mtime >= written_since
+            and finished_hash(output_dir) == ident.config_hash):
+        ret.return_value = {"key": ident.key, "status": "ok", "rows": 0, "seconds": 0.0}
+        return ret
+    write_rows_atomic([error_row(ident, cfg.seed, "failed", reason)], results)
+    interrupt.state.unfinished.append(f"#{idx}: {reason}")
+    ret.return_value = {"key": ident.key, "status": "failed", "rows": 1, "seconds": 0.0}
+    return ret
 
 
 class JobLogFile:

@@ -20,7 +20,7 @@ import itertools
 import logging
 import sys
 from pathlib import Path
-from typing import Any, Dict, Iterator, List, Optional, Sequence
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.override_parser.types import Override
@@ -141,7 +141,7 @@ class TensorprobeSweeper(Sweeper):
                     try:
                         results = self.launcher.launch([p.overrides for p in run], initial_job_idx=run[0].idx)
                     except Exception as exc:  # noqa: BLE001 - a launcher that lost jobs: the others are kept
-                        self._record_unfinished(run, sweep_dir, exception_text(exc))
+                        self._record_unfinished(run, sweep_dir, *launcher_failure(exc, run))
                         continue
                     for r in results:
                         _ = r.return_value  # re-raise a job's exception, as Hydra's basic sweeper does
@@ -150,18 +150,40 @@ class TensorprobeSweeper(Sweeper):
             progress.current = None
         return returns
 
-    def _record_unfinished(self, run: List[PlannedJob], sweep_dir: Path, reason: str) -> None:
-        """A `failed` row, with the launcher's reason, for each job of `run` that left no results."""
+    def _record_unfinished(self, run: List[PlannedJob], sweep_dir: Path, reason: str,
+                           culprit: Optional[int] = None) -> None:
+        """A `failed` row, with the launcher's reason, for each job of `run` that left no results. With
+        `culprit` (the job number the launcher's error names), that job gets the reason and comes first in
+        the final line; the others say that the launcher stopped waiting for them."""
         from runner.table.csvfile import RESULTS_FILE, write_rows_atomic
         from runner.table.jobstate import finished_hash
-        for p in run:
+        order = sorted(run, key=lambda p: p.idx != culprit)
+        for p in order:
             directory = job_dir(sweep_dir, self.config, p.idx)
             if finished_hash(directory) == p.config_hash:
                 continue
-            interrupt.state.unfinished.append(f"#{p.idx}: {reason[:300]}")
+            why = reason if culprit is None or p.idx == culprit else \
+                f"the launcher stopped waiting after job #{culprit} ({reason}); this job may still be running"
+            interrupt.state.unfinished.append(f"#{p.idx}: {why[:300]}")
             write_rows_atomic([{"job": p.key, **p.choices, "seed": p.seed, "status": "failed",
-                                "reason": f"launcher: {reason}", "config_hash": p.config_hash}],
+                                "reason": f"launcher: {why}", "config_hash": p.config_hash}],
                               directory / RESULTS_FILE)
+
+
+def launcher_failure(exc: BaseException, run: List[PlannedJob]) -> Tuple[str, Optional[int]]:
+    """(reason, job number it concerns or None) for an exception a launcher raised. submitit's
+    UncompletedJobError (a job the scheduler ended without output; hydra-submitit-launcher gives up on
+    the whole batch at the first one) becomes `cancelled by the scheduler (<state>), SLURM job <id>`."""
+    import re
+    text = str(exc)
+    m = re.search(r"Job (\S+) \(task: \d+\) with path \S+\s+has not produced any output \(state: ([^)\n]*)\)", text)
+    if type(exc).__name__ != "UncompletedJobError" or not m:
+        return exception_text(exc), None
+    from runner.sweep.slurm import scheduler_reason
+    job_id, state = m.groups()
+    index = int(job_id.split("_")[1]) if "_" in job_id else 0  # an array task's index: its place in the batch
+    culprit = run[index].idx if index < len(run) else None
+    return scheduler_reason(state, job_id), culprit
 
 
 def drop_duplicates(plans: List[PlannedJob]) -> List[PlannedJob]:

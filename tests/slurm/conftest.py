@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -53,8 +54,8 @@ def sacct_states(env: dict, job_id: str, expected: int, timeout: float = 20.0) -
     """
     deadline = time.monotonic() + timeout
     while True:
-        lines = slurm(env, "sacct", "-j", job_id, "-X", "-n", "-P", "--format=JobID,State").stdout.split()
-        states = dict(line.split("|", 1) for line in lines)
+        lines = slurm(env, "sacct", "-j", job_id, "-X", "-n", "-P", "--format=JobID,State").stdout.splitlines()
+        states = dict(line.split("|", 1) for line in lines if "|" in line)
         ended = [s for s in states.values() if s not in ("PENDING", "RUNNING", "COMPLETING")]
         if len(ended) >= expected or time.monotonic() > deadline:
             return states
@@ -66,3 +67,41 @@ def array_ids(sweep_dir: Path) -> list:
     tasks have their own folders `.submitit/<id>_<index>/`; a single job is submitted as a plain job."""
     folder = sweep_dir / ".submitit"
     return sorted(p.name for p in folder.iterdir() if p.name.isdigit()) if folder.is_dir() else []
+
+
+def start_sweep(args, env: dict) -> subprocess.Popen:
+    """`python -m runner -m ARGS` from the project root in its own process group (a terminal's Ctrl-C
+    reaches the whole group: os.killpg(p.pid, SIGINT)); read its output with p.communicate()."""
+    full_env = {**env}
+    full_env.pop("HYDRA_FULL_ERROR", None)
+    return subprocess.Popen([sys.executable, "-m", "runner", "-m", *args], cwd=ROOT, env=full_env, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+
+
+def wait_for_task(env: dict, sweep_dir: Path, index: int, state: str, proc: subprocess.Popen,
+                  timeout: float = 90.0) -> str:
+    """The id (`<array>_<index>`) of the sweep's SLURM array task `index`, once squeue shows it in `state`."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, f"the sweep ended early: {proc.communicate()}"
+        for array in array_ids(sweep_dir):
+            task = f"{array}_{index}"
+            if squeue_states(env, array).get(task) == state:
+                return task
+        time.sleep(0.3)
+    raise AssertionError(f"task {index} of the sweep in {sweep_dir} never got {state}")
+
+
+def squeue_states(env: dict, job_id: str, every_state: bool = True) -> dict:
+    """{task id: state} that squeue lists for a job or array (every_state: ended tasks too)."""
+    args = ["squeue", "-h", "-r", "-j", job_id, "-o", "%i|%T"] + (["-t", "all"] if every_state else [])
+    out = slurm(env, *args)
+    return dict(line.split("|", 1) for line in out.stdout.split())
+
+
+def wait_until(condition, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting until {what}")
+        time.sleep(0.3)
