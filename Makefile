@@ -18,11 +18,13 @@ install: $(VENV)/.installed
 demo: install       ## run the default job (variant=seed_notebook) and print its table
 	$(PY) -m runner
 
+PYTEST := $(PY) -m pytest -q -n 2 --dist loadfile   # two workers (pytest-xdist); a file's tests share one worker
+
 test: install       ## run the test suite (what CI runs; the SLURM tests are make test-slurm)
-	$(PY) -m pytest -q
+	$(PYTEST)
 
 test-fast: install  ## the edit loop: unit and compose-API tests only, no subprocess sweeps (under 90 s)
-	$(PY) -m pytest -q -m "not slow and not slurm"
+	$(PY) -m pytest -q -n 2 -m "not slow and not slurm"
 
 slurm-up:           ## start a one-node SLURM on 127.0.0.1 (apt-installs it if missing; root): tools/slurm/up.sh
 	tools/slurm/up.sh

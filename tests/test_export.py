@@ -90,6 +90,7 @@ def test_dynamo_ignores_do_constant_folding_but_optimize_folds(run, tmp_path):
     assert plain.loc["weight", "export_role"] == "initializer"
 
 
+@pytest.mark.slow  # 16 exports; the notebook and custom-layer tests above check parity in the fast loop
 @pytest.mark.parametrize("exporter", ["onnx_dynamo", "onnx_legacy"])
 @pytest.mark.parametrize("variant", [v for v in GENERIC if v != "tensor_requires_grad"])
 def test_onnxruntime_parity_for_generic_variants(run, variant, exporter):
@@ -123,6 +124,7 @@ def test_legacy_without_params_makes_parameters_graph_inputs(run, tmp_path):
     assert float(t.loc["my_param", "ort_max_abs_diff"]) < 1e-5  # fed from the module's own value
 
 
+@pytest.mark.slow
 def test_onnx_is_not_imported_without_onnx_export():
     code = ("import sys; from tests.conftest import run_config; run_config(['export=torch_export']);"
             "print(sorted(m for m in ('onnx', 'onnxruntime', 'onnxscript') if m in sys.modules))")

@@ -130,6 +130,7 @@ def test_sweep_writes_report_and_claim_expectations_drive_verdicts(tmp_path):
     assert list(write_report(sweep, [own]).verdicts.verdict) == ["refuted"]
 
 
+@pytest.mark.slow
 def test_report_off_and_bad_claim_file(tmp_path):
     sweep = tmp_path / "s"
     r = run_cli("runner", "-m", "variant=parameter", f"hydra.sweep.dir={sweep}",

@@ -23,7 +23,7 @@ from runner.table.collect import collect
 from runner.analysis.figure import draw
 from runner.analysis.markdown import html_table, md_table
 from runner.schema import GROUPS
-from runner.sweep.command import sweep_command
+from runner.analysis.command import sweep_command
 from runner.table.columns import ENVIRONMENT_COLUMNS
 from runner.table.csvfile import RESULTS_FILE, TableError, read_table
 

@@ -59,7 +59,7 @@ def stop_after_current_job(directory: str) -> Iterator[None]:
 
 def resume_hint() -> str:
     """One line: where the finished jobs are, and the command that runs the rest (from multirun.yaml)."""
-    from runner.sweep.command import resume_command
+    from runner.analysis.command import resume_command
     command = resume_command(state.sweep_dir)
     return (f"tensorprobe: interrupted: finished jobs are kept in {state.sweep_dir}; run the same command with "
             f"hydra.sweep.dir={state.sweep_dir} to finish the rest{': ' + command if command else ''}")
