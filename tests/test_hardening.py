@@ -127,3 +127,19 @@ def test_nothing_read_from_disk_is_executed():
         for call in re.findall(r"torch\.load\([^)]*\)", code):
             assert "weights_only=True" in call, (path, call)
     assert any("torch.load(" in c for c in text.values())  # the round trip does load, safely
+
+
+def test_collect_keeps_one_copy_of_a_job_that_ran_twice(tmp_path):
+    """A sweep directory reused by a sweep with other jobs can hold one job under two numbers: the table
+    keeps the newest, so (job, tensor) stays a key."""
+    import os
+
+    from runner.table.collect import collect
+    from runner.table.csvfile import write_rows_atomic
+    for idx, value in ((0, "old"), (1, "new"), (2, "other")):
+        job = "variant=other" if value == "other" else "variant=buffer"
+        path = write_rows_atomic([{"job": job, "tensor": "b", "status": "ok", "reason": value}],
+                                 tmp_path / str(idx) / "results.csv")
+        os.utime(path, ns=(idx * 10**9, idx * 10**9))
+    table = collect(tmp_path).table
+    assert list(zip(table.job, table.reason)) == [("variant=buffer", "new"), ("variant=other", "other")]

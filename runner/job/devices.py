@@ -22,12 +22,3 @@ def resolve_device(kind: str) -> Tuple[Optional[torch.device], str]:
     if kind == "mps" and not _mps_available():
         return None, "device=mps: torch.backends.mps.is_available() is False on this machine"
     return torch.device(kind), ""
-
-
-def device_usable(name: str) -> Tuple[bool, str]:
-    """For move_to: whether a tensor can be allocated there (meta and cpu always can)."""
-    try:
-        torch.empty(0, device=name)
-        return True, ""
-    except Exception as exc:  # noqa: BLE001 - any failure means 'not here'
-        return False, f"move_to={name}: {type(exc).__name__}: {exc}".splitlines()[0]

@@ -50,17 +50,23 @@ def collect(sweep_dir: Path) -> Collected:
     if not sweep_dir.is_dir():
         raise TableError(f"{sweep_dir}: not a directory")
     dirs = job_dirs(sweep_dir)
-    records, columns, missing, found = [], [], [], 0
-    for d in dirs:
+    columns, missing = [], []
+    by_job: Dict[str, tuple] = {}  # job key -> (mtime, order, rows): one job's rows once, however often it ran
+    for order, d in enumerate(dirs):
         if not (d / RESULTS_FILE).is_file():
             missing.append(d)
             continue
         header, rows = read_rows(d / RESULTS_FILE)  # csv, not pandas: a sweep process never imports it
         columns += [c for c in header if c not in columns]
-        records += [dict(zip(header, row)) for row in rows]
-        found += 1
-    if not found:
+        found_rows = [dict(zip(header, row)) for row in rows]
+        key = found_rows[0].get("job", "") if found_rows else f"#{order}"
+        mtime = (d / RESULTS_FILE).stat().st_mtime_ns
+        if key not in by_job or mtime > by_job[key][0]:  # a sweep directory reused by another sweep: the newest
+            by_job[key] = (mtime, order, found_rows)
+    if not by_job:
         raise TableError(f"{sweep_dir}: no job results found (looked for */{RESULTS_FILE})")
+    records = [r for _, _, rows in sorted(by_job.values(), key=lambda item: item[1]) for r in rows]
+    found = len(by_job)
     ordered = [c for c in COLUMNS if c in columns] + [c for c in columns if c not in COLUMNS]
     records = [{c: r.get(c, "") for c in ordered} for r in records]  # a column some jobs lack: empty cells
     path = write_rows_atomic(records, sweep_dir / RESULTS_FILE, ordered)
