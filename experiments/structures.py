@@ -65,3 +65,15 @@ class DictOfParameters(nn.Module):
         for p in self.pdict.values():
             x = x * p
         return x
+
+
+class ListOfTensors(nn.Module):
+    """Plain tensors held in a list and a dict attribute, both read by forward (paths scales.0, shift.k)."""
+
+    def __init__(self, features: int = 3, requires_grad: bool = False):
+        super().__init__()
+        self.scales = [torch.randn(features, requires_grad=requires_grad) for _ in range(2)]
+        self.shift = {"k": torch.randn(features, requires_grad=requires_grad)}
+
+    def forward(self, x):
+        return x * self.scales[0] * self.scales[1] + self.shift["k"]

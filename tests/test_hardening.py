@@ -31,8 +31,8 @@ def test_bad_modules_are_recorded_and_the_sweep_goes_on(tmp_path):
     assert "bad hyper-parameter" in reason["experiments.faulty.FailingConstructor"]
     assert reason["experiments.faulty.NoTensors"] == "ValueError: the module holds no tensors: nothing to probe"
     no_tensor = by_target["experiments.faulty.NoTensorOutput"].iloc[0]
-    assert (no_tensor.status, no_tensor.train_error_at) == ("partial", "forward")
-    assert no_tensor.update_error == "TypeError: forward returned dict, not a tensor"
+    assert (no_tensor.status, no_tensor.train_error_at) == ("partial", "loss")
+    assert no_tensor.update_error == "TypeError: forward returned dict holding no tensor"
     inf = by_target["experiments.faulty.NonFiniteLoss"].iloc[0]
     assert inf.train_error_at == "loss" and inf.update_error.startswith("FloatingPointError: non-finite loss (inf)")
     assert (inf.status, inf.updated, inf.restored) == ("partial", "", "true")  # training stopped; later stages ran

@@ -157,13 +157,27 @@ def test_training_records_forward_failure_and_keeps_values():
     assert resolve(m, refs[0]) is m.w
 
 
-def test_forward_failure_makes_the_job_partial_with_empty_cells(run):
+def test_a_training_failure_makes_the_job_partial_with_empty_cells(run):
     t = run("variant=seed_notebook", "variant.model._target_=experiments.faulty.NoTensorOutput")
     w = t.loc["w"]
-    assert (w.status, w.train_error_at) == ("partial", "forward")
-    assert w.reason == "training (forward): TypeError: forward returned dict, not a tensor"
+    # forward ran and returned {"sum": float}: no tensor to build the loss from
+    assert (w.status, w.train_error_at) == ("partial", "loss")
+    assert w.reason == "training (loss): TypeError: forward returned dict holding no tensor"
     assert (w.grad, w.updated, w.grad_after_zero_grad, w.loss) == ("", "", "", "")
     assert (w.in_parameters, w.restored) == ("true", "true")  # the stages that do not need forward ran
+    nothing_to_differentiate = run("variant=tensor", "update=data").loc["t"]
+    with pytest.raises(RuntimeError) as plain:  # what a plain loop's backward says
+        (torch.randn(3) ** 2).mean().backward()
+    assert nothing_to_differentiate.reason == f"training (backward): RuntimeError: {plain.value}"
+    assert (nothing_to_differentiate.status, nothing_to_differentiate.grad) == ("partial", "")
+
+
+def test_the_loss_takes_the_first_tensor_of_a_nested_output_in_its_dtype():
+    from runner.probes.training import loss_of
+    a, b = torch.tensor([2.0]), torch.tensor([5.0])
+    assert float(loss_of(((a, b), b))) == 4.0 and float(loss_of({"x": b, "y": a})) == 25.0
+    assert loss_of(torch.ones(2, dtype=torch.float64)).dtype == torch.float64
+    assert loss_of(torch.ones(2, dtype=torch.int64)).dtype == torch.float32
 
 
 def test_grad_does_not_itself_require_grad(run):
@@ -218,3 +232,22 @@ def test_checkpoint_formats(run):
         assert tuple(notebook.loc[tensor, ["restored", "restored_safetensors", "restored_save_model"]]) == (
             "false", "false", "false"), tensor
     assert run("variant=parameter").loc["w", "restored_safetensors"] == ""  # off unless checkpoint=true
+
+
+def test_plain_tensors_in_containers_under_torch_export_and_rebind(run):
+    from experiments.structures import ListOfTensors
+    target = ["variant=seed_notebook", "variant.model._target_=experiments.structures.ListOfTensors",
+              "variant.input_shape=[3]"]
+    table = run(*target, "export=torch_export")
+    m = ListOfTensors().eval()
+    program = torch.export.export(m, (torch.randn(3),))
+    held = {id(m.scales[0]): "scales.0", id(m.scales[1]): "scales.1", id(m.shift["k"]): "shift.k"}
+    lifted = {held[id(program.constants[s.target])]: s.arg.name for s in program.graph_signature.input_specs
+              if s.kind.name == "CONSTANT_TENSOR"}  # torch.export lifts them as lifted_tensor_N
+    assert len(lifted) == 3
+    for tensor, name in lifted.items():
+        assert (table.loc[tensor, "export_role"], table.loc[tensor, "export_name"]) == ("constant_tensor", name)
+    # rebinding a plain tensor inside a list replaces the list's item with the result of an operation
+    rebound = run(*target, "+variant.model.requires_grad=true", "update=rebind", "update.include_tensors=true")
+    row = rebound.loc["scales.0"]
+    assert (row.updated, row.leaf_after_update, row.update_error) == ("true", "false", "")

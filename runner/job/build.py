@@ -109,7 +109,7 @@ def _draw(spec: InputConfig, generator: torch.Generator, float_dtype: torch.dtyp
     if dtype == torch.bool:
         return torch.randint(0, 2, shape, generator=generator).bool()
     if dtype.is_floating_point:
-        return torch.randn(shape, generator=generator).to(float_dtype or dtype)
+        return torch.randn(shape, generator=generator, dtype=float_dtype or dtype)
     return torch.randint(0 if spec.low is None else spec.low, spec.high, shape, generator=generator, dtype=dtype)
 
 

@@ -76,6 +76,35 @@ def resolve(module: nn.Module, ref: TensorRef) -> Optional[torch.Tensor]:
     return value if isinstance(value, torch.Tensor) else None
 
 
+def replace(module: nn.Module, ref: TensorRef, value: torch.Tensor) -> None:
+    """Hold `value` at `ref` instead of its tensor: setattr on the submodule, or the item of its list/dict."""
+    sub = module.get_submodule(ref.module)
+    if not ref.keys:
+        setattr(sub, ref.attr, value)
+        return
+    container = vars(sub)[ref.attr]
+    for key in ref.keys[:-1]:
+        container = container[key] if isinstance(container, dict) else container[int(key)]
+    last = ref.keys[-1]
+    if isinstance(container, dict):
+        container[last] = value
+    elif isinstance(container, list):
+        container[int(last)] = value
+    else:
+        raise TypeError(f"{ref.path}: a tensor inside a {type(container).__name__} cannot be replaced")
+
+
+def tensors_in(value) -> List[torch.Tensor]:
+    """The tensors of a nested output or argument (tuples, lists, dicts), depth first, in order."""
+    if isinstance(value, torch.Tensor):
+        return [value]
+    if isinstance(value, (tuple, list)):
+        return [t for v in value for t in tensors_in(v)]
+    if isinstance(value, dict):
+        return [t for v in value.values() for t in tensors_in(v)]
+    return []
+
+
 def is_persistent(module: nn.Module, ref: TensorRef) -> Optional[bool]:
     """Buffers only: whether ``register_buffer`` was called with persistent=True."""
     if ref.slot != "buffer":

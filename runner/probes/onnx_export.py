@@ -22,7 +22,7 @@ from torch import nn
 
 from runner.errors import exception_text
 from runner.schema import ExportConfig, Exporter
-from runner.probes.discover import TensorRef, resolve
+from runner.probes.discover import TensorRef, resolve, tensors_in
 
 ONNX_FILE = "model.onnx"
 _OPTIONS = {
@@ -41,17 +41,6 @@ def exporter_kwargs(cfg: ExportConfig) -> dict:
 def as_numpy(t: torch.Tensor) -> np.ndarray:
     t = t.detach().cpu()
     return (t.float() if t.dtype == torch.bfloat16 else t).numpy()
-
-
-def tensors_in(value) -> List[torch.Tensor]:
-    """The tensors of a nested output or argument (tuples, lists, dicts), depth first, in order."""
-    if isinstance(value, torch.Tensor):
-        return [value]
-    if isinstance(value, (tuple, list)):
-        return [t for v in value for t in tensors_in(v)]
-    if isinstance(value, dict):
-        return [t for v in value.values() for t in tensors_in(v)]
-    return []
 
 
 @contextlib.contextmanager

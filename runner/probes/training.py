@@ -13,48 +13,53 @@ import torch
 from torch import nn
 
 from runner.errors import exception_text
-from runner.probes.discover import TensorRef, resolve, same_value, snapshot
+from runner.probes.discover import TensorRef, replace, resolve, same_value, snapshot, tensors_in
 
 # Where a training error can be raised; all but `update` leave the training outcomes unmeasured.
 STOPPING_STAGES = ("setup", "forward", "loss", "backward")
 
 
 def loss_of(output) -> torch.Tensor:
-    """Mean of squared outputs; the first tensor of a tuple/list output."""
-    if isinstance(output, (tuple, list)):
-        output = next((o for o in output if isinstance(o, torch.Tensor)), None)
-    if not isinstance(output, torch.Tensor):
-        raise TypeError(f"forward returned {type(output).__name__}, not a tensor")
-    if not output.is_floating_point():
-        output = output.float()
-    return (output.float() ** 2).mean()
+    """Mean of the squared first tensor of the output (nested tuples, lists and dicts searched depth
+    first, in order), in its own floating dtype (integer outputs as float32)."""
+    found = tensors_in(output)
+    if not found:
+        raise TypeError(f"forward returned {type(output).__name__} holding no tensor")
+    first = found[0] if found[0].is_floating_point() or found[0].is_complex() else found[0].float()
+    return (first ** 2).mean()
 
 
-def _manual(step: Callable[[nn.Module, str, torch.Tensor, float], None]):
+def _manual(step: Callable[[nn.Module, TensorRef, torch.Tensor, float], None]):
     """A hand-written loop over model.parameters() (and the given plain tensors), skipping those without .grad."""
-    def apply(model: nn.Module, lr: float, optimizer, tensors: Dict[str, torch.Tensor]) -> None:
-        for name, p in [*model.named_parameters(), *tensors.items()]:
-            if p.grad is not None:
-                step(model, name, p, lr)
+    def apply(model: nn.Module, lr: float, optimizer, tensors: Dict[str, TensorRef]) -> None:
+        held = [(_parameter_ref(name), p) for name, p in model.named_parameters()]
+        held += [(ref, resolve(model, ref)) for ref in tensors.values()]
+        for ref, p in held:
+            if p is not None and p.grad is not None:
+                step(model, ref, p, lr)
     return apply
 
 
-def _data(model, name, p, lr):
+def _parameter_ref(name: str) -> TensorRef:
+    owner, _, attr = name.rpartition(".")
+    return TensorRef(owner, "parameter", attr)
+
+
+def _data(model, ref, p, lr):
     p.data -= lr * p.grad.data
 
 
-def _no_grad(model, name, p, lr):
+def _no_grad(model, ref, p, lr):
     with torch.no_grad():
         p -= lr * p.grad
 
 
-def _inplace(model, name, p, lr):
+def _inplace(model, ref, p, lr):
     p -= lr * p.grad
 
 
-def _rebind(model, name, p, lr):
-    owner, _, attr = name.rpartition(".")
-    setattr(model.get_submodule(owner), attr, p - lr * p.grad)
+def _rebind(model, ref, p, lr):
+    replace(model, ref, p - lr * p.grad)
 
 
 def _optimizer_step(model, lr, optimizer, tensors) -> None:
@@ -100,13 +105,13 @@ class TrainOutcome:
         return self.error_at in STOPPING_STAGES
 
 
-def plain_tensors_requiring_grad(model: nn.Module, refs: List[TensorRef]) -> Dict[str, torch.Tensor]:
+def plain_tensors_requiring_grad(model: nn.Module, refs: List[TensorRef]) -> Dict[str, TensorRef]:
     """Plain tensor attributes that require grad: what `update.include_tensors` steps by hand."""
     out = {}
     for r in refs:
         t = resolve(model, r)
         if r.slot == "tensor" and t is not None and t.requires_grad and t.is_leaf:
-            out[r.path] = t
+            out[r.path] = r
     return out
 
 
@@ -135,27 +140,30 @@ def train(model: nn.Module, refs: List[TensorRef], args: tuple, kwargs: Dict[str
 
     def zero_grad() -> None:
         (optimizer or model).zero_grad()
-        for t in tensors.values():
-            t.grad = None
+        for ref in tensors.values():
+            t = resolve(model, ref)
+            if t is not None and t.is_leaf:
+                t.grad = None
 
     apply = UPDATES[style]
+    clears = optimizer is not None or style != "optimizer"  # someone calls zero_grad between steps
     stage, backward_done, update_ran = "forward", False, False
     try:
         for step in range(steps):
             stage = "forward"
-            if optimizer is not None or style != "optimizer":
+            if clears:
                 zero_grad()
-            if step == 1:  # what the zero_grad call left of the first step's gradients
-                out.accumulates = {p: grad_state(resolve(model, r)) == "nonzero"
-                                   for r in refs if (p := r.path) in out.grad and out.grad[p] == "nonzero"}
-            loss = loss_of(model(*args, **kwargs))
+                if step == 1:  # what the zero_grad call left of the first step's gradients
+                    out.accumulates = {p: grad_state(resolve(model, r)) == "nonzero"
+                                       for r in refs if (p := r.path) in out.grad and out.grad[p] == "nonzero"}
+            output = model(*args, **kwargs)
+            stage = "loss"
+            loss = loss_of(output)
             out.loss = float(loss.detach())
             if not torch.isfinite(loss.detach()):
-                stage = "loss"
                 raise FloatingPointError(f"non-finite loss ({out.loss}) at step {step + 1}: training stopped")
             stage = "backward"
-            if loss.requires_grad:
-                loss.backward()
+            loss.backward()  # raises when nothing in the graph requires grad, as a plain loop's would
             backward_done = True
             out.grad = {r.path: grad_state(resolve(model, r)) for r in refs}
             out.grad_requires_grad = {r.path: g.requires_grad for r in refs
@@ -165,7 +173,8 @@ def train(model: nn.Module, refs: List[TensorRef], args: tuple, kwargs: Dict[str
                 update_ran = True
                 apply(model, lr, optimizer, tensors)
     except Exception as exc:
-        out.error, out.error_at = exception_text(exc), stage
+        if not out.error:  # the first failed stage is the one that counts (an optimizer setup error stays)
+            out.error, out.error_at = exception_text(exc), stage
     if not backward_done:
         out.grad, out.grad_requires_grad = {}, {}
     if update_ran:
@@ -173,7 +182,7 @@ def train(model: nn.Module, refs: List[TensorRef], args: tuple, kwargs: Dict[str
             now = resolve(model, r)
             out.updated[r.path] = not same_value(before[r.path], now)
             out.leaf_after_update[r.path] = now is not None and now.is_leaf and now.grad_fn is None
-    if backward_done and (optimizer is not None or style != "optimizer"):
+    if backward_done and clears:
         zero_grad()  # what the usual "clear the gradients" call leaves behind
         out.after_zero_grad = {r.path: grad_state(resolve(model, r)) for r in refs}
     return out
