@@ -1,7 +1,6 @@
 """Real torch.nn modules from config files alone: typed, several and keyword inputs, module dtypes."""
 import pytest
 import torch
-from torch import nn
 
 from runner.job.build import build_module, make_inputs
 from runner.job.validate import typed_config
