@@ -215,31 +215,3 @@ def check_plain_keys(cfg) -> None:
         raise ConfigError("lr", f"{cfg.lr} is negative; allowed: a float >= 0")
     if cfg.move_to != "auto":
         check_device("move_to", cfg.move_to, also="auto (the accelerator here, else meta), ")
-
-
-class JobValidator:
-    """Validates every job of a sweep before any runs: the full check once per distinct config apart
-    from its plain keys (a seed sweep of 10,000 jobs converts its config once), the plain keys per job."""
-
-    def __init__(self) -> None:
-        self._checked: dict = {}
-
-    def check(self, cfg: DictConfig, choices: dict, override_lines: List[str]) -> Optional[ConfigError]:
-        """The job's ConfigError, or None when its config is valid."""
-        from runner.schema import PLAIN_KEYS
-        shape = (tuple(sorted(choices.items())),
-                 tuple(line for line in override_lines if line.split("=", 1)[0].lstrip("+~") not in PLAIN_KEYS))
-        try:
-            if shape not in self._checked:
-                self._checked[shape] = None
-                try:
-                    typed_config(cfg, f"variant/{choices.get('variant')}.yaml")
-                except ConfigError as exc:
-                    if exc.where.split(".")[0] not in PLAIN_KEYS:
-                        self._checked[shape] = exc
-            if self._checked[shape] is not None:
-                return self._checked[shape]
-            check_plain_keys(cfg)
-        except ConfigError as exc:
-            return exc
-        return None
