@@ -56,6 +56,9 @@ def run_task(cfg: DictConfig) -> dict:
         return {"key": ident.key, "status": "dry_run"}
     try:
         typed = typed_config(cfg, f"variant/{ident.choices['variant']}.yaml")
+        if not multirun:  # a sweep checked every job's targets while planning
+            from runner.job.targets import check_job_targets
+            check_job_targets(cfg, f"variant/{ident.choices['variant']}.yaml")
     except ConfigError as exc:
         if not multirun:  # exit here: an exception would make Hydra print its own lines first
             print(f"tensorprobe: error: {exc}", file=sys.stderr)
@@ -75,6 +78,10 @@ def run_task(cfg: DictConfig) -> dict:
         log.info("job %s: %s (%s s)", ident.key, status, seconds)
     else:
         _print_summary(rows, path)
+        if status == "failed":  # the row is written; the exit status says the job did not run
+            print(f"tensorprobe: error: the job failed ({rows[0].get('reason', '')[:300]}); its row is in {path}",
+                  file=sys.stderr)
+            raise SystemExit(1)
     return {"key": ident.key, "status": status, "rows": len(rows), "seconds": seconds}
 
 

@@ -122,6 +122,14 @@ def _max_abs_diff(got: np.ndarray, expected: np.ndarray) -> float:
     return float(np.max(np.abs(got.astype(np.float64) - expected.astype(np.float64))))
 
 
+def written_opset(path: Path) -> Optional[int]:
+    """The default-domain (ai.onnx) opset the file declares in opset_import, as a runtime reads it."""
+    import onnx
+    model = onnx.load(str(path), load_external_data=False)
+    versions = [o.version for o in model.opset_import if o.domain in ("", "ai.onnx")]
+    return versions[0] if versions else None
+
+
 def export_and_locate(module: nn.Module, refs: List[TensorRef], names: Dict[str, List[str]],
                       args: tuple, kwargs: dict, cfg: ExportConfig, output_dir: Path) -> Dict[str, dict]:
     """Export to output_dir/model.onnx, then locate every tensor in it by provenance (exports of perturbed
@@ -138,6 +146,13 @@ def export_and_locate(module: nn.Module, refs: List[TensorRef], names: Dict[str,
         started = time.perf_counter()
         torch.onnx.export(module, args, str(path), kwargs=kwargs, **options)
         call_seconds = round(time.perf_counter() - started, 4)
+        opset = written_opset(path)
+        if cfg.opset_version is not None and opset != cfg.opset_version:  # the exporter fell back to another
+            return {r.path: {"export_role": "error", "onnx_opset": opset, "export_file": ONNX_FILE,
+                             "export_call_seconds": call_seconds,
+                             "export_error": f"requested opset {cfg.opset_version}, but {ONNX_FILE} has opset "
+                                             f"{opset}: the exporter could not convert to it (tensorprobe.log "
+                                             f"has its messages)"} for r in refs}
         temp = scratch_dir() / f"perturbed-{threading.get_ident()}.onnx"
 
         def export_copy(copied: nn.Module):
@@ -147,7 +162,7 @@ def export_and_locate(module: nn.Module, refs: List[TensorRef], names: Dict[str,
 
         out = locate(onnx.load(str(path)), pristine, refs, names, export_copy)
     for row in out.values():
-        row.update(export_file=ONNX_FILE, export_call_seconds=call_seconds)
+        row.update(export_file=ONNX_FILE, export_call_seconds=call_seconds, onnx_opset=opset)
     if cfg.verify:
         error, diff, compared = verify(path, pristine, refs, *inputs)
         for row in out.values():

@@ -16,7 +16,8 @@ class SweepTable(Callback):
     `+experiment=audit`) also writes audit.md/audit.csv and prints the findings.
 
     Hydra turns an exception in a callback into a warning and exits 0, so
-    this callback raises SystemExit instead, which Hydra does not catch.
+    this callback raises SystemExit instead, which Hydra does not catch: 2 when a job's config was
+    invalid, 1 when jobs failed (the table and report are written first).
     """
 
     def __init__(self, report: bool = True, audit: bool = False) -> None:
@@ -65,3 +66,20 @@ class SweepTable(Callback):
             print(f"tensorprobe: error: {reason}", file=sys.stderr)
         if bad:
             raise SystemExit(2)
+        from runner.sweep import interrupt
+        if interrupt.state.requested or interrupt.state.unfinished:
+            return  # the app says what did not finish, and how to resume
+        failed = [r for r in _job_rows(collected.rows) if r.get("status") == "failed"]
+        if failed:
+            print(f"tensorprobe: error: {len(failed)} of {collected.jobs_with_results} jobs failed "
+                  f"(first: {failed[0].get('reason', '')[:200]}); their rows are in {collected.path}",
+                  file=sys.stderr)
+            raise SystemExit(1)
+
+
+def _job_rows(rows):
+    """The first row of each job (a job's status is the same on all its rows)."""
+    first = {}
+    for r in rows:
+        first.setdefault(r.get("job"), r)
+    return list(first.values())

@@ -21,6 +21,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from runner.errors import ConfigError
 from runner.job.identity import (NOT_IDENTITY, config_hash, job_key, override_parts, resolved_config)
+from runner.job.targets import check_job_targets
 from runner.job.validate import check_plain_keys, typed_config
 from runner.schema import GROUPS, PLAIN_KEYS
 from runner.sweep.fastcompose import FastSweepConfigLoader, split_task_config
@@ -82,6 +83,7 @@ class Planner:
             error = None
             try:
                 typed_config(cfg, f"variant/{choices.get('variant')}.yaml")
+                check_job_targets(cfg, f"variant/{choices.get('variant')}.yaml")
             except ConfigError as exc:
                 if exc.where.split(".")[0] not in PLAIN:
                     error = exc

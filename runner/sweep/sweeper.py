@@ -6,7 +6,8 @@ Hydra's basic sweeper makes it, planned before anything runs:
   memory stays flat however many jobs a sweep has;
 * a bad config in any job stops the sweep before any job runs (one line, exit 2);
 * a job repeated in the sweep (`export=none,torch_export,torch_export`) runs once;
-* resume: jobs whose results.csv in the sweep directory holds this config's results are skipped;
+* resume: jobs whose results.csv in the sweep directory holds this config's results are skipped; a
+  directory that holds another sweep is refused (runner.sweep.sweepdir);
 * `dry_run=true` lists every job with its key and config hash, and the table's size;
 * with the in-process launcher on Linux, planning runs in a forked child while this process imports
   torch (runner.sweep.planahead; `hydra.sweeper.plan_ahead=false` turns it off).
@@ -124,6 +125,11 @@ class TensorprobeSweeper(Sweeper):
             from runner.sweep.dryrun import print_plan
             print_plan(plans)
             return []
+        if all(group in self.config for group in GROUPS):  # tensorprobe's own config: one sweep per directory
+            from runner.sweep.sweepdir import check_same_sweep, record_sweep
+            check_same_sweep(sweep_dir, plans, lambda idx: job_dir(sweep_dir, self.config, idx))
+            sweep_dir.mkdir(parents=True, exist_ok=True)
+            record_sweep(sweep_dir, plans, lambda idx: job_dir(sweep_dir, self.config, idx))
         sweep_dir.mkdir(parents=True, exist_ok=True)
         OmegaConf.save(self.config, sweep_dir / "multirun.yaml")
         todo = [p for p in plans if not p.done]

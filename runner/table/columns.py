@@ -34,6 +34,7 @@ EXTRA_COLUMNS = [
     "export_file",       # the artifact written into the job directory
     "export_seconds",    # wall time of the export stage: copy, export call, locating, verifying
     "export_call_seconds",  # wall time of the bare exporter call (torch.export.export / torch.onnx.export)
+    "onnx_opset",        # ONNX: the default-domain opset model.onnx declares (opset_import), as written
     "ort_outputs_compared",  # ONNX verify: how many tensor outputs ort_max_abs_diff was taken over
     "config_hash",       # hash of the job's resolved config (resume, dedup)
 ]
