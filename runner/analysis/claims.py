@@ -51,6 +51,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from runner.analysis.claimcheck import check_conditions
 from runner.schema import GROUPS, PLAIN_KEYS, Config
 from runner.table.csvfile import TableError
 
@@ -153,6 +154,12 @@ def load_claims(paths: Sequence[Path]) -> List[Claim]:
                 raise TableError(f"{where}.unless: must map columns to values (or be a list of such mappings)")
             if not entry["expect"]:
                 raise TableError(f"{where}.expect: names no column")
+            for key, conditions in [("where", entry["where"]), ("expect", entry["expect"])] + [
+                    (f"unless[{j}]" if isinstance(unless, list) else "unless", u)
+                    for j, u in enumerate(unless if isinstance(unless, list) else [unless])]:
+                problem = check_conditions(conditions, key)
+                if problem:
+                    raise TableError(f"{path}: claim '{entry['id']}': {problem}")
             if entry["id"] in seen:
                 raise TableError(f"{where}: duplicate claim id '{entry['id']}'")
             seen.add(entry["id"])

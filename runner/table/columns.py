@@ -41,3 +41,25 @@ EXTRA_COLUMNS = [
 COLUMNS = CONTRACT_COLUMNS + EXTRA_COLUMNS
 ENVIRONMENT_COLUMNS = ["torch_version", "onnx_version", "onnxruntime_version", "python_version", "platform"]
 TIMING_COLUMNS = ["job_seconds"]
+
+# What each column may hold, for checking claim files (runner.analysis.claims) against the same vocabulary
+# docs/columns.md states (tests/test_claims.py holds the two together). A tuple lists every value; BOOL is
+# true/false; INT/FLOAT a number; a column not listed holds free text (names, paths, messages). An empty cell
+# ("not measured") is always possible.
+BOOL, INT, FLOAT = ("true", "false"), "int", "float"
+STATUSES = ("ok", "partial", "failed", "skipped", "config_error")
+TORCH_EXPORT_ROLES = ("parameter", "buffer", "constant_tensor", "absent")
+ONNX_ROLES = ("initializer", "input", "constant", "folded", "absent")
+GRAD_STATES = ("none", "zero", "nonzero")
+VALUES = {
+    "seed": INT, "status": STATUSES, "declared_as": ("parameter", "buffer", "tensor"),
+    "persistent": BOOL, "requires_grad": BOOL, "in_parameters": BOOL, "in_buffers": BOOL,
+    "in_state_dict": BOOL, "grad": GRAD_STATES, "updated": BOOL, "follows_dtype": BOOL,
+    "follows_device": BOOL, "restored": BOOL,
+    "export_role": tuple(dict.fromkeys(TORCH_EXPORT_ROLES + ONNX_ROLES + ("error",))),
+    "mutated_by_export": BOOL, "ort_max_abs_diff": FLOAT, "job_seconds": FLOAT, "has_is_param": BOOL,
+    "grad_requires_grad": BOOL, "grad_after_zero_grad": GRAD_STATES, "grad_accumulates": BOOL,
+    "leaf_after_update": BOOL, "train_error_at": ("setup", "forward", "loss", "backward", "update"),
+    "loss": FLOAT, "restored_safetensors": BOOL, "restored_save_model": BOOL, "export_seconds": FLOAT,
+    "export_call_seconds": FLOAT, "onnx_opset": INT, "ort_outputs_compared": INT,
+}
