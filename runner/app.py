@@ -43,6 +43,21 @@ def fail(message: str, code: int = 2) -> None:
     sys.exit(code)
 
 
+OWN_MODEL = ("python -m runner variant=model variant.model._target_=mypkg.MyModule "
+             "variant.input_shape=[4,3] (keywords: +variant.model.hidden=8)")
+
+
+def _own_model_hint(argv, exc: BaseException) -> str:
+    """Setting variant.model on a variant that has none (variant=generic) makes OmegaConf fail on the
+    empty node ("Unexpected type for root: NoneType"): say which spelling names one's own module."""
+    import re
+    touches = [a for a in argv if re.match(r"^\+{0,2}variant\.model(\.|=)", a)]
+    if touches and "NoneType" in f"{exc} {exc.__cause__ or ''}":
+        return (f"{touches[0]}: the chosen variant has no model to set (a generic variant declares attributes); "
+                f"allowed: {OWN_MODEL}")
+    return ""
+
+
 def main() -> None:
     """Run the app; without HYDRA_FULL_ERROR=1, any error is one line on stderr and exit code 2."""
     register_configs()
@@ -62,7 +77,7 @@ def main() -> None:
     except Exception as exc:  # noqa: BLE001 - the boundary where errors become messages
         if wants_traceback:
             raise
-        fail(describe_exception(exc))
+        fail(_own_model_hint(sys.argv[1:], exc) or describe_exception(exc))
     if state.requested:
         print(resume_hint(), file=sys.stderr)
         sys.exit(130)

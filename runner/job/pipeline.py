@@ -30,7 +30,8 @@ from runner.schema import Config
 
 
 def _base_row(cfg: Config, ident: JobIdentity) -> dict:
-    row = {"job": ident.key, **ident.choices, "seed": cfg.seed, "config_hash": ident.config_hash}
+    row = {"job": ident.key, **ident.choices, "seed": cfg.seed, "config_hash": ident.config_hash,
+           "model": (cfg.variant.model or {}).get("_target_", "")}
     row.update(environment())
     return row
 

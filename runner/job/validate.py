@@ -54,6 +54,10 @@ def typed_config(cfg: DictConfig, variant_file: str) -> Config:
     try:
         typed = OmegaConf.to_object(cfg)
     except OmegaConfBaseException as exc:
+        if getattr(exc, "full_key", "") == "variant.model._target_":  # variant=model without its module
+            raise ConfigError(f"{variant_file}: variant.model._target_", "missing; allowed: the import path of your "
+                              "nn.Module, e.g. variant.model._target_=mypkg.MyModule (importable from the working "
+                              "directory or PYTHONPATH)") from None
         raise ConfigError(variant_file, exception_text(exc)) from None
     here = f"{variant_file}: variant"
     v = typed.variant

@@ -30,7 +30,7 @@ class SweepTable(Callback):
             return
         value = getattr(job_return, "_return_value", None)  # the property re-raises a failed job's exception
         summary = value if isinstance(value, dict) else {"status": "error", "seconds": 0.0}
-        label = " ".join(o for o in config.hydra.overrides.task)
+        label = " ".join(_as_in_key(o) for o in config.hydra.overrides.task)
         progress.current.job_done(label, summary.get("status", "?"), summary.get("seconds", 0.0))
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
@@ -75,6 +75,12 @@ class SweepTable(Callback):
                   f"(first: {failed[0].get('reason', '')[:200]}); their rows are in {collected.path}",
                   file=sys.stderr)
             raise SystemExit(1)
+
+
+def _as_in_key(override: str) -> str:
+    """An override as the job key spells it: Hydra renders a parsed boolean as True/False, the key true/false."""
+    import re
+    return re.sub(r"(?<=[=,\[:])(True|False)(?=[,\]}]|$)", lambda m: m.group(1).lower(), override)
 
 
 def _job_rows(rows):

@@ -14,6 +14,7 @@ CONTRACT_COLUMNS = KEY_COLUMNS + [
 ]
 # Further columns, after the contract ones: details that explain an outcome.
 EXTRA_COLUMNS = [
+    "model",             # the module's _target_ (variant.model._target_; empty for generic variants): group by it
     "alias_of",          # first path of the same tensor object (tied weights), else empty
     "listed_as",         # the name named_parameters()/named_buffers() lists this object under, if not its own path
     "has_is_param",      # the tensor carries the _is_param attribute
