@@ -17,6 +17,9 @@ from .conftest import error_line, run_config, task_config
 
 OPTIONS = [(g, p.stem) for g in GROUPS for p in sorted((Path(CONFIG_DIR) / g).glob("*.yaml"))]
 VARIANTS = [o for g, o in OPTIONS if g == "variant"]
+# `variant=model` is a template that needs the user's module: name a real torch.nn one
+FILL = {"model": ["variant.model._target_=torch.nn.Linear", "+variant.model.in_features=3",
+                  "+variant.model.out_features=2", "variant.input_shape=[4,3]"]}
 
 
 def test_design_options_exist():
@@ -32,16 +35,17 @@ def test_design_options_exist():
 
 @pytest.mark.parametrize("group,option", OPTIONS)
 def test_every_option_composes_and_validates(group, option):
-    cfg, choices, _ = task_config([f"{group}={option}"])
+    cfg, choices, _ = task_config([f"{group}={option}", *(FILL.get(option, []) if group == "variant" else [])])
     assert choices[group] == option
     assert isinstance(typed_config(cfg, f"variant/{choices['variant']}.yaml"), Config)
 
 
 @pytest.mark.parametrize("variant", [v for v in VARIANTS if v != "generic"])
 def test_every_variant_runs_one_job(variant, tmp_path):
-    cfg, choices, _ = task_config([f"variant={variant}"])
+    overrides = [f"variant={variant}", *FILL.get(variant, [])]
+    cfg, choices, _ = task_config(overrides)
     module = build_module(typed_config(cfg, "v").variant, 0)
-    table = run_config([f"variant={variant}"], tmp_path)
+    table = run_config(overrides, tmp_path)
     # SGD refuses a module without parameters: training stops at its setup, the job is `partial`
     expected = "ok" if list(module.parameters()) else "partial"
     assert set(table.status) == {expected}, table.reason.tolist()

@@ -65,9 +65,16 @@ def test_resume_with_a_custom_subdir_and_a_changed_config(tmp_path):
     assert sorted(p.parent.name for p in s.glob("*/results.csv")) == ["job_0", "job_1"]
     r = run_cli("runner", "-m", *args, f"hydra.sweep.dir={s}")
     assert "2 of 2 jobs already have results; running 0" in r.stdout
+    before = (s / "results.csv").read_bytes()
     changed = run_cli("runner", "-m", *args, "steps=2", f"hydra.sweep.dir={s}")
-    assert changed.returncode == 0 and "already have results" not in changed.stdout
-    assert "steps=2" in read_csv(s / "results.csv").job.iloc[0]
+    # another sweep in a used directory is refused, never resumed into it nor merged with it
+    assert changed.returncode == 2 and "already have results" not in changed.stdout
+    assert f"{s}" in changed.stderr and "nothing was run or overwritten" in changed.stderr
+    assert (s / "results.csv").read_bytes() == before
+    elsewhere = tmp_path / "t"
+    moved = run_cli("runner", "-m", *args, "steps=2", f"hydra.sweep.dir={elsewhere}")
+    assert moved.returncode == 0, moved.stderr
+    assert "steps=2" in read_csv(elsewhere / "results.csv").job.iloc[0]
 
 
 def test_dry_run_lists_jobs_and_runs_nothing(tmp_path):
