@@ -17,7 +17,7 @@ from typing import Dict, List, Optional, Sequence
 
 import pandas as pd
 
-from runner import CONFIG_DIR, PROJECT_ROOT
+from runner import CONFIG_DIR, PROJECT_ROOT, __version__
 from runner.analysis.claims import VERDICTS, Evidence, judge_all, load_claims, verdict_frame
 from runner.table.collect import collect
 from runner.analysis.figure import draw
@@ -62,7 +62,9 @@ def git_commit() -> str:
                              capture_output=True, text=True, timeout=10)
     except (OSError, subprocess.SubprocessError):
         return "unknown"
-    return out.stdout.strip() if out.returncode == 0 else "unknown (not a git checkout)"
+    if out.returncode == 0:
+        return out.stdout.strip()
+    return f"tensorprobe {__version__} (an installed package, not a git checkout)"
 
 
 def environment(table: pd.DataFrame) -> pd.DataFrame:
