@@ -10,7 +10,7 @@ $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q "$(TORCH)"   # the CPU build; pyproject keeps torch a range
-	$(PY) -m pip install -q -e ".[dev]"
+	$(PY) -m pip install -q -e ".[dev]" --config-settings editable_mode=compat  # a path .pth: Hydra finds hydra_plugins/ (its namespace scan misses PEP 660 import hooks)
 	touch $@
 
 install: $(VENV)/.installed

@@ -51,6 +51,8 @@ def register_configs() -> None:
     The plugin classes are not imported here: Hydra imports them itself when it scans plugins
     (importing them earlier would bind them to classes that the scan then re-creates).
     """
+    from runner.apphelp import register_resolver
+    register_resolver()  # ${tensorprobe_help:...} in conf/hydra/help: --help generated from the schema
     store = ConfigStore.instance()
     if "tensorprobe_schema.yaml" in store.repo:  # already there: Hydra's plugin scan re-runs plugin modules
         return                                  # for every job a joblib worker runs (Singleton.set_state)

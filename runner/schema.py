@@ -143,14 +143,26 @@ class Config:
     update: UpdateConfig = MISSING
     device: DeviceConfig = MISSING
     export: ExportConfig = MISSING
-    seed: int = 0                        # seeds module construction and the inputs
-    steps: int = 1                       # training steps
-    lr: float = 0.1                      # step size of the manual update styles
-    move_to: str = "meta"                # device used to test whether tensors follow module.to(); auto: the
-                                         # accelerator of this machine, else meta
-    checkpoint: bool = False             # also probe safetensors save_file / save_model round trips
-    dry_run: bool = False                # list the jobs (key, config hash) and run nothing
+    seed: int = field(default=0, metadata={"help": "seeds module construction and the inputs"})
+    steps: int = field(default=1, metadata={"help": "training steps (>= 0)"})
+    lr: float = field(default=0.1, metadata={"help": "step size of the manual update styles (data, no_grad, "
+                                                     "inplace, rebind); update=optimizer uses optimizer.lr"})
+    move_to: str = field(default="meta", metadata={"help": "device the follows_device probe moves the module to "
+                                                           "(auto: this machine's accelerator, else meta)"})
+    checkpoint: bool = field(default=False, metadata={"help": "also probe safetensors save_file / save_model "
+                                                              "round trips"})
+    dry_run: bool = field(default=False, metadata={"help": "list the jobs (key, config hash) and run nothing"})
 
 
 GROUPS = ("variant", "optimizer", "update", "device", "export")
 PLAIN_KEYS = ("seed", "steps", "lr", "move_to", "checkpoint")  # top-level keys that are part of a job's identity
+GROUP_HELP = {  # what each config group chooses (python -m runner --help)
+    "variant": "the module under test: your own (variant=model variant.model._target_=...), generic tensor "
+               "declarations, or a structural / torch.nn example",
+    "optimizer": "torch.optim class (_target_) and its keywords (optimizer.lr), used by update=optimizer",
+    "update": "optimizer | data (p.data -= lr*grad) | no_grad | inplace (raises on leaves) | rebind (setattr)",
+    "device": "cpu | cuda | mps | auto (an unavailable device is recorded as status=skipped)",
+    "export": "none | torch_export | onnx_dynamo | onnx_legacy (export.* keys: opset_version, dynamo, ...)",
+    "experiment": "presets added with a plus: +experiment=audit (findings and a CI exit code), "
+                  "+experiment=seeds (the reference claims)",
+}
