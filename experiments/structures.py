@@ -77,3 +77,21 @@ class ListOfTensors(nn.Module):
 
     def forward(self, x):
         return x * self.scales[0] * self.scales[1] + self.shift["k"]
+
+
+class ConvBNStack(nn.Module):
+    """`blocks` Conv2d+BatchNorm2d+ReLU blocks, then pooling and a Linear head: a ResNet-like tensor mix
+    (conv weights, BN affine parameters, running statistics, an int64 counter per block) whose size
+    grows with `blocks` (5 tensors per block plus 3 per BN buffer set): the benchmark's model."""
+
+    def __init__(self, blocks: int = 5, channels: int = 8, classes: int = 10):
+        super().__init__()
+        layers = []
+        for i in range(blocks):
+            layers += [nn.Conv2d(3 if i == 0 else channels, channels, 3, padding=1, bias=False),
+                       nn.BatchNorm2d(channels), nn.ReLU()]
+        self.features = nn.Sequential(*layers)
+        self.head = nn.Linear(channels, classes)
+
+    def forward(self, x):
+        return self.head(self.features(x).mean(dim=(2, 3)))

@@ -133,6 +133,7 @@ class ExportConfig:
     optimize: Optional[bool] = None      # onnx_dynamo only
     external_data: Optional[bool] = None  # onnx_dynamo only
     verify: bool = True                  # ONNX: onnx.checker + onnxruntime parity
+    provenance_budget_s: float = 600.0   # ONNX: seconds for proving roles; what is left is `unproven`
 
 
 @dataclass

@@ -16,6 +16,7 @@ from typing import Iterable, List, Optional
 import pandas as pd
 
 from runner.analysis.markdown import md_table
+from runner.table.columns import NOT_MEASURED_VALUES
 from runner.table.csvfile import RESULTS_FILE, TableError, read_table, write_rows_atomic
 
 SEVERITIES = ("error", "warning", "info")
@@ -76,7 +77,7 @@ def _never_read(rows: pd.DataFrame) -> Optional[pd.Series]:
     ONNX export that was measured left it out (`absent`)."""
     grads = _measured(rows, "grad")
     onnx = _measured(rows[rows["export"].isin(ONNX)], "export_role")
-    onnx = onnx[onnx["export_role"] != "error"]
+    onnx = onnx[~onnx["export_role"].isin(NOT_MEASURED_VALUES)]
     if grads.empty or (grads["grad"] == "nonzero").any() or onnx.empty or (onnx["export_role"] != "absent").any():
         return None
     return onnx.iloc[0]

@@ -53,6 +53,7 @@ import yaml
 
 from runner.analysis.claimcheck import check_conditions
 from runner.schema import GROUPS, PLAIN_KEYS, Config
+from runner.table.columns import NOT_MEASURED_VALUES
 from runner.table.csvfile import TableError
 
 VERDICTS = ("holds", "refuted", "depends", "untested")
@@ -223,7 +224,7 @@ class Evidence:
     def accepted(self, name: str, wanted) -> frozenset:
         """The values of this column that the condition accepts (patterns matched once per distinct value)."""
         options = _options(wanted)
-        return frozenset(v for v in set(self.coded(name)[1]) | {"", "error"}
+        return frozenset(v for v in set(self.coded(name)[1]) | {"", *NOT_MEASURED_VALUES}
                          if any(fnmatch.fnmatchcase(v, o) for o in options))
 
     def condition(self, name: str, wanted, expected: bool) -> Tuple[np.ndarray, np.ndarray]:
@@ -231,7 +232,7 @@ class Evidence:
         accepted = self.accepted(name, wanted)
         holds = self.values_in(name, accepted)
         # `error`: the stage failed to measure it (unless the claim is about that failure)
-        unmeasured = self.values_in(name, ("error",)) if "error" not in accepted else np.zeros(self.n, bool)
+        unmeasured = self.values_in(name, tuple(v for v in NOT_MEASURED_VALUES if v not in accepted))
         if self.always_measured(name):
             return holds & ~unmeasured, unmeasured
         empty = self.values_in(name, ("",))
@@ -294,9 +295,9 @@ def _why_unmeasured(ev: Evidence, positions: np.ndarray, unmeasured: Dict[str, n
                 continue
             value = ev.column(name).iat[i]
             error_column = f"{name.split('_')[0]}_error"
-            if value == "error":
+            if value in NOT_MEASURED_VALUES:
                 text = table[error_column].iat[i] if error_column in table else ""
-                reason = f"{name}=error" + (f" ({text})" if text else "")
+                reason = f"{name}={value}" + (f" ({text})" if text else "")
             elif ev.partial[i] and "reason" in table:
                 reason = f"status=partial: {table['reason'].iat[i]}"
             else:

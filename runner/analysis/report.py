@@ -24,7 +24,7 @@ from runner.analysis.figure import draw
 from runner.analysis.markdown import html_table, md_table
 from runner.schema import GROUPS
 from runner.analysis.command import sweep_command
-from runner.table.columns import ENVIRONMENT_COLUMNS
+from runner.table.columns import ENVIRONMENT_COLUMNS, NOT_MEASURED_VALUES
 from runner.table.csvfile import RESULTS_FILE, TableError, read_table
 
 DEFAULT_CLAIMS = CONFIG_DIR / "claims"
@@ -128,7 +128,7 @@ def _shares(table: pd.DataFrame) -> tuple:
     facts = {name: spec for name, spec in HEATMAP.items() if spec[0] in table}
     facts.update({c: (c, ("true",)) for c in table.columns if c.startswith(CHECKPOINT_PREFIX)
                   and not c.endswith("_error")})
-    facts = {n: s for n, s in facts.items() if (table[s[0]].ne("") & table[s[0]].ne("error")).any()}
+    facts = {n: s for n, s in facts.items() if (table[s[0]].ne("") & ~table[s[0]].isin(NOT_MEASURED_VALUES)).any()}
     keys = list(zip(table["variant"].tolist(), table["tensor"].tolist()))
     order = list(dict.fromkeys(keys))
     counts = {n: {k: [0, 0, 0] for k in order} for n in facts}  # true, measured, rows
@@ -137,7 +137,7 @@ def _shares(table: pd.DataFrame) -> tuple:
         for key, value in zip(keys, table[column].tolist()):
             cell = by_key[key]
             cell[2] += 1
-            if value != "" and value != "error":
+            if value != "" and value not in NOT_MEASURED_VALUES:
                 cell[1] += 1
                 cell[0] += value in true_values
     shares = [[(c[0] / c[1] if c[1] else None, c[1] < c[2]) for c in (counts[n][k] for n in facts)]

@@ -20,6 +20,7 @@ from runner.job.build import build_module, make_inputs, seed_all
 from runner.job.devices import resolve_device
 from runner.job.environment import environment
 from runner.job.identity import JobIdentity
+from runner.probes import quiet
 from runner.probes.discover import discover
 from runner.probes.exporting import export_outcomes
 from runner.probes.moving import follows
@@ -56,6 +57,7 @@ def run_job(cfg: Config, ident: JobIdentity, output_dir: Path,
         return [{**base, **r, "job_seconds": seconds} for r in rows]
 
     reset_torch_state(cfg.seed)
+    quiet.job_label = ident.key
     device, reason = resolve_device(cfg.device.type.value)
     if device is None:
         return finish([{"status": "skipped", "reason": reason}])

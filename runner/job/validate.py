@@ -203,6 +203,9 @@ def check_config(cfg: Config, variant_file: str = "variant") -> None:
             raise ConfigError(f"{at}.via", "a buffer can only be declared with register_buffer; allowed: via=register")
         if a.via is Via.register and a.kind is Kind.tensor:
             raise ConfigError(f"{at}.via", "a plain tensor has no register method; allowed: via=assign")
+    if not cfg.export.provenance_budget_s > 0:
+        raise ConfigError("export.provenance_budget_s", f"{cfg.export.provenance_budget_s} is not positive; "
+                          "allowed: seconds > 0 (default 600)")
     for key, exporters in _EXPORTER_ONLY.items():
         if getattr(cfg.export, key) is not None and cfg.export.exporter not in exporters:
             allowed = ", ".join(e.value for e in exporters)

@@ -8,9 +8,15 @@ decided by a value that merely looks like a tensor's.
    made only of perturbed values, where the real file holds the real values of the same elements, is a
    copy or rearrangement of those tensors (transposed, split, reordered, merged with an equal one): traced.
 2. A changed value that does not trace (arithmetic, casts, integer tensors) is attributed by exporting with
-   part of the tensors perturbed: per value, its real content means the part does not matter, its content
-   with all of them perturbed means the rest does not, anything else that both do. Parts shrink to single
-   tensors (integer and bool tensors, then those that traced nowhere, are tried first).
+   part of the tensors perturbed, for all such values at once (batched): about 4·log2(n) exports each perturb
+   the tensors whose position (or position shifted by half the bit's period) has one bit set or clear, a value
+   unchanged in one depends on none of them, and
+   the few candidates left per value are perturbed one per value per export (a handful of exports for
+   models built of repeated blocks). Each decoded dependency is checked against every export made; a value
+   it does not explain goes to the adaptive search: per value, its real content with a part perturbed means
+   the part does not matter, its content with all of them perturbed means the rest does not, anything else
+   that both do; parts shrink to single tensors (integer and bool tensors, then those that traced nowhere,
+   are tried first).
 3. An export whose structure differs from the real file's (the alignment check fails) cannot be compared
    place by place; then each tensor is perturbed alone. A tensor whose value alone changes the structure
    is `folded` into it (no stored value carries it); one whose perturbed export fails is `error`.
@@ -18,6 +24,7 @@ decided by a value that merely looks like a tensor's.
 from __future__ import annotations
 
 import copy
+import time
 from collections import defaultdict
 from typing import Callable, Dict, List, Optional, Set, Tuple
 
@@ -31,17 +38,31 @@ from runner.probes.onnx_graph import Graph, Stored, aligned, changed_places, par
 from runner.probes.onnx_perturb import Tracer, Unit, holds, units_of
 
 
+class OutOfBudget(Exception):
+    """The provenance budget (export.provenance_budget_s) ran out before every role was proved."""
+
+
 class Provenance:
     """Carriers (stored value names of the real file, with relation) of each unit."""
 
     def __init__(self, real: Graph, module: nn.Module, units: List[Unit],
-                 export: Callable[[nn.Module], ModelProto]):
+                 export: Callable[[nn.Module], ModelProto], budget_s: float = float("inf"),
+                 progress: Optional[Callable[[int], None]] = None):
         self.real, self.module, self.units, self.export = real, module, units, export
         self.carriers: Dict[int, Dict[str, Set[str]]] = defaultdict(lambda: defaultdict(set))
         self.alone: Dict[int, str] = {}   # unit -> "" (perturbed alone) | "structure" | error text
+        self.deadline = time.monotonic() + budget_s
+        self.exports = 0                  # perturbed exports made (the export_provenance_exports column)
+        self.progress = progress
 
     def export_with(self, members: List[int]) -> Tuple[Optional[Graph], str]:
-        """The parsed export of a copy with these units perturbed, or (None, why) when it cannot be compared."""
+        """The parsed export of a copy with these units perturbed, or (None, why) when it cannot be compared.
+        Raises OutOfBudget once the budget is spent: what is not proved by then is never guessed."""
+        if time.monotonic() > self.deadline:
+            raise OutOfBudget()
+        self.exports += 1
+        if self.progress is not None:
+            self.progress(self.exports)
         try:
             copied = copy.deepcopy(self.module)
             with torch.no_grad():
@@ -126,7 +147,70 @@ class Provenance:
             for i, relation in hits or ():
                 self.carriers[i][a.name].add(relation)
         if untraced:
-            self.search(untraced, members)
+            left = self.batched(untraced, members)
+            if left:
+                self.search(left, members)
+
+    def batched(self, untraced: Dict[tuple, Stored], members: List[int]) -> Dict[tuple, Stored]:
+        """Attribute the untraced places all at once, with O(log n) exports: each perturbs the members
+        whose position has bit j set (or clear), so a place unchanged in it depends on none of them; the
+        few candidates left per place are then perturbed one per place per export. Every observation is
+        checked against the decoded dependencies; the places it cannot decode (a structure that changes,
+        a value that needs two tensors changed together, views of one memory) are returned for search()."""
+        tests: List[Tuple[Set[int], Dict[tuple, bool]]] = []
+        members = sorted(members, key=lambda i: _natural(self.units[i].paths[0]))  # neighbours, close codes
+
+        def observe(subset: Set[int]) -> bool:
+            graph, _ = self.export_with(sorted(subset))
+            if graph is None:
+                return False
+            tests.append((subset, {p: not graph.stored_at(p).same_content(self.real.stored_at(p))
+                                   for p in untraced}))
+            return True
+
+        candidates = {p: set(members) for p in untraced}
+        for j in range((len(members) - 1).bit_length()):
+            # bit j of the position, and of the position shifted by half a period: neighbours that straddle
+            # a boundary of one coding share the bit in the other, so no place keeps every tensor as candidate
+            for shift, bit in [(s, b) for s in ([0] if j == 0 else [0, 1 << (j - 1)]) for b in (0, 1)]:
+                if not observe({m for k, m in enumerate(members) if ((k + shift) >> j) & 1 == bit}):
+                    return untraced
+                for p, changed in tests[-1][1].items():
+                    if not changed:
+                        candidates[p] -= tests[-1][0]
+        open_ = {(p, c) for p, cs in candidates.items() if len(cs) > 1 for c in cs
+                 if not any(cs & subset == {c} for subset, _ in tests)}
+        while open_:
+            chosen, planned = set(), set()
+            for p, c in sorted(open_, key=lambda pc: (str(pc[0]), pc[1])):
+                if p in planned or candidates[p] & chosen or any(c in candidates[q] for q in planned):
+                    continue
+                chosen.add(c)
+                planned.add(p)
+            if not observe(chosen):
+                return untraced
+            open_ -= {(p, next(iter(cs & chosen))) for p, cs in candidates.items() if len(cs & chosen) == 1}
+        left = {}
+        for p, b in untraced.items():
+            found = set(candidates[p])
+            if len(found) > 1:
+                found = {c for c in found for subset, changed in tests
+                         if candidates[p] & subset == {c} and changed[p]}
+            consistent = found and all(changed[p] == bool(subset & found) for subset, changed in tests)
+            if not consistent or any(not self.units[i].unique for i in found):
+                left[p] = b
+                continue
+            a = self.real.stored_at(p)
+            for i in found:
+                same = len(found) == 1 and holds(b, self.units[i].perturbed) and holds(a, self.units[i].real)
+                self.carriers[i][a.name].add("same" if same else "folded")
+        return left
+
+
+def _natural(path: str) -> tuple:
+    """features.10.weight after features.9.bias: the tensors of one submodule, and of neighbouring ones,
+    get neighbouring positions (the tensors a folded value combines usually live side by side)."""
+    return tuple((0, int(part), "") if part.isdigit() else (1, 0, part) for part in path.split("."))
 
 
 def _split(members: List[int], units: List[Unit], traced) -> Tuple[List[int], List[int]]:
@@ -141,13 +225,19 @@ def _split(members: List[int], units: List[Unit], traced) -> Tuple[List[int], Li
 
 
 def locate(real_model: ModelProto, module: nn.Module, refs: List[TensorRef], names: Dict[str, List[str]],
-           export: Callable[[nn.Module], ModelProto]) -> Dict[str, dict]:
-    """Per path: export_role and export_name in the real file. module holds the values it was exported
-    with; export(copy) exports a copy as configured and loads the result back."""
+           export: Callable[[nn.Module], ModelProto], budget_s: float = float("inf"),
+           progress: Optional[Callable[[int], None]] = None) -> Dict[str, dict]:
+    """Per path: export_role and export_name in the real file, and export_provenance_exports. module holds
+    the values it was exported with; export(copy) exports a copy as configured and loads the result back.
+    When budget_s runs out, the roles that later evidence could still change are `unproven`."""
     real = parse(real_model)
     units = units_of(module, refs, names)
-    prov = Provenance(real, module, units, export)
-    prov.run()
+    prov = Provenance(real, module, units, export, budget_s, progress)
+    try:
+        prov.run()
+        spent = False
+    except OutOfBudget:
+        spent = True
     module_paths = {p for u in units for p in u.paths}
     holders: Dict[str, Set[int]] = defaultdict(set)  # stored name -> units whose value it holds unchanged
     for i, found in prov.carriers.items():
@@ -170,10 +260,15 @@ def locate(real_model: ModelProto, module: nn.Module, refs: List[TensorRef], nam
                 {"export_role": "error", "export_error": f"locating: the export with it perturbed failed: {why}"}
         elif u.why and not carriers:
             row = {"export_role": "error", "export_error": f"locating: cannot perturb it: {u.why}"}
+        if spent and row["export_role"] not in ("input", "initializer"):  # these outrank all later evidence
+            row = {"export_role": "unproven", "export_name": row.get("export_name", ""),
+                   "export_error": f"locating: the provenance budget of {budget_s:g} s ran out after "
+                                   f"{prov.exports} perturbed exports (export.provenance_budget_s)"}
+        row["export_provenance_exports"] = prov.exports
         for r in u.refs:
             out[r.path] = dict(row)
     for r in refs:  # a path that holds no tensor now
-        out.setdefault(r.path, {"export_role": "absent", "export_name": ""})
+        out.setdefault(r.path, {"export_role": "absent", "export_name": "", "export_provenance_exports": prov.exports})
     return out
 
 

@@ -10,6 +10,18 @@ import warnings
 from typing import Iterator
 
 log = logging.getLogger("tensorprobe.export")
+job_label = ""          # set by the pipeline: the job a status line is about
+_terminal = [None]      # inside quiet(): a duplicate of the terminal's stderr
+
+
+def status(text: str) -> None:
+    """One line on the terminal (also from inside quiet()): where a long job is, e.g. the provenance count."""
+    line = f"  {job_label}: {text}\n" if job_label else f"  {text}\n"
+    if _terminal[0] is None:
+        sys.stderr.write(line)
+        sys.stderr.flush()
+    else:
+        os.write(_terminal[0], line.encode())
 
 
 def _console_handlers(logger: logging.Logger):
@@ -31,9 +43,11 @@ def quiet() -> Iterator[None]:
         warnings.simplefilter("always")
         os.dup2(sink.fileno(), 1)
         os.dup2(sink.fileno(), 2)
+        _terminal[0] = saved[1]
         try:
             yield
         finally:
+            _terminal[0] = None
             sys.stdout.flush()
             sys.stderr.flush()
             os.dup2(saved[0], 1)

@@ -36,6 +36,7 @@ EXTRA_COLUMNS = [
     "export_seconds",    # wall time of the export stage: copy, export call, locating, verifying
     "export_call_seconds",  # wall time of the bare exporter call (torch.export.export / torch.onnx.export)
     "onnx_opset",        # ONNX: the default-domain opset model.onnx declares (opset_import), as written
+    "export_provenance_exports",  # ONNX: how many perturbed exports proving the roles took
     "ort_outputs_compared",  # ONNX verify: how many tensor outputs ort_max_abs_diff was taken over
     "config_hash",       # hash of the job's resolved config (resume, dedup)
 ]
@@ -50,7 +51,8 @@ TIMING_COLUMNS = ["job_seconds"]
 BOOL, INT, FLOAT = ("true", "false"), "int", "float"
 STATUSES = ("ok", "partial", "failed", "skipped", "config_error")
 TORCH_EXPORT_ROLES = ("parameter", "buffer", "constant_tensor", "absent")
-ONNX_ROLES = ("initializer", "input", "constant", "folded", "absent")
+ONNX_ROLES = ("initializer", "input", "constant", "folded", "absent", "unproven")
+NOT_MEASURED_VALUES = ("error", "unproven")  # a stage could not measure it: no claim counts it unless it expects it
 GRAD_STATES = ("none", "zero", "nonzero")
 VALUES = {
     "seed": INT, "status": STATUSES, "declared_as": ("parameter", "buffer", "tensor"),
@@ -62,5 +64,5 @@ VALUES = {
     "grad_requires_grad": BOOL, "grad_after_zero_grad": GRAD_STATES, "grad_accumulates": BOOL,
     "leaf_after_update": BOOL, "train_error_at": ("setup", "forward", "loss", "backward", "update"),
     "loss": FLOAT, "restored_safetensors": BOOL, "restored_save_model": BOOL, "export_seconds": FLOAT,
-    "export_call_seconds": FLOAT, "onnx_opset": INT, "ort_outputs_compared": INT,
+    "export_call_seconds": FLOAT, "onnx_opset": INT, "ort_outputs_compared": INT, "export_provenance_exports": INT,
 }
