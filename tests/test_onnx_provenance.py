@@ -14,7 +14,7 @@ import torch
 from onnx import numpy_helper
 
 from experiments.export_cases import Counting, IntBuffersBesideIntOps, Norms, Recurrent, ScaledWeight
-from experiments.structures import TiedLinear
+from experiments.structures import ConvBNStack, TiedLinear
 
 
 def make_input(shape, seed, device):
@@ -68,6 +68,29 @@ def structure(model):
     return [(n.op_type, list(n.input), list(n.output)) for n in model.graph.node if n.op_type != "Constant"]
 
 
+def computing(model):
+    """structure() without Identity nodes, each input read through them (the README's places)."""
+    alias = {n.output[0]: n.input[0] for n in model.graph.node if n.op_type == "Identity"}
+
+    def through(name):
+        while name in alias:
+            name = alias[name]
+        return name
+    return [(op, [through(i) for i in ins], outs) for op, ins, outs in structure(model) if op != "Identity"]
+
+
+def shape(model):
+    """The computing nodes' operators and numbers of inputs and outputs, names aside."""
+    return [(op, len(ins), len(outs)) for op, ins, outs in computing(model)]
+
+
+def read_pairs(real, other):
+    """(name in real, name in other) of the stored values the same input of the same computing node reads."""
+    a, b = stored(real), stored(other)
+    return [(x, y) for (_, ins_a, _), (_, ins_b, _) in zip(computing(real), computing(other))
+            for x, y in zip(ins_a, ins_b) if x in a and y in b]
+
+
 def holds(array, tensor):
     t = tensor.detach()
     return array.shape == tuple(t.shape) and array.dtype == t.numpy().dtype and np.array_equal(array, t.numpy())
@@ -82,17 +105,33 @@ def oracle(module, args, exporter, tmp_path):
     for path, t in tensors(module).items():
         by_object.setdefault(id(t), []).append(path)
     every_path = {p for paths in by_object.values() for p in paths}
-    out = {}
+    out, found = {}, []
     for paths in by_object.values():
-        other = export(bumped(module, paths[0]), args, exporter, tmp_path / "oracle_bumped.onnx")
+        changed_module = bumped(module, paths[0])
+        other = export(changed_module, args, exporter, tmp_path / "oracle_bumped.onnx")
         b = stored(other)
-        assert a.keys() == b.keys() and structure(real) == structure(other), "the oracle needs stable names"
-        changed = sorted(n for n in a if a[n].shape != b[n].shape or not np.array_equal(a[n], b[n]))
-        same = [n for n in changed if holds(a[n], tensors(module)[paths[0]])]
-        initializers = {i.name for i in real.graph.initializer}
+        t, t_bumped = tensors(module)[paths[0]], tensors(changed_module)[paths[0]]
+        if shape(real) != shape(other):  # the tensor decides the graph itself (a zero bias left out): no
+            out.update({p: ("folded", "") for p in paths})  # stored value carries it, the structure does
+            continue
+        if a.keys() == b.keys() and structure(real) == structure(other):
+            pairs = [(n, n) for n in a]
+        else:  # names follow contents (a merged zero bias splits): compare what each node input reads
+            pairs = read_pairs(real, other)
+        moved = [(x, y) for x, y in pairs if a[x].shape != b[y].shape or not np.array_equal(a[x], b[y])]
+        changed = sorted({x for x, _ in moved})
+        # the tensor's own value, proved by change: the real value before, the changed value after
+        same = sorted({x for x, y in moved if holds(a[x], t) and holds(b[y], t_bumped)})
+        found.append((paths, changed, same))
+    initializers = {i.name for i in real.graph.initializer}
+    holders = {}  # stored name -> how many tensors it holds unchanged (an equal value merged: folded)
+    for _, _, same in found:
+        for n in same:
+            holders[n] = holders.get(n, 0) + 1
+    for paths, changed, same in found:
         if any(n in paths and n in initializers for n in same):
             role = "initializer"
-        elif any(n not in every_path for n in same):
+        elif any(n not in every_path and holders[n] == 1 for n in same):
             role = "constant"
         else:
             role = "folded" if changed else "absent"
@@ -114,6 +153,7 @@ CASES = {  # variant -> (module as the job builds it with seed 0, input shape)
     "scaled_weight": (lambda: ScaledWeight(3, 2), [4, 3]),
     "linear_1d": (lambda: torch.nn.Linear(3, 2), [3]),
     "tied_parameters": (lambda: TiedLinear(4), [2, 4]),
+    "conv_bn": (lambda: ConvBNStack(3, 4), [2, 3, 8, 8]),  # BatchNorm folded into convs: the batched search
 }
 
 

@@ -41,8 +41,15 @@ def job(variant, exporter, out_dir, seed=0):
     torch.manual_seed(seed)
     attrs, shape = spec(variant)
     m = DeclaredTensors(attrs)
-    pristine = copy.deepcopy(m)
     x = torch.randn(shape, generator=torch.Generator().manual_seed(seed))
+    calls(m, x, lambda: DeclaredTensors(attrs), exporter, Path(out_dir) / f"{variant}_{exporter}_{seed}.onnx")
+
+
+def calls(m, x, fresh, exporter, path):
+    """What one tensorprobe job does with torch, written by hand: one SGD step, float64 and meta moves of
+    copies, a state_dict round trip into a fresh build, the export (and for ONNX: load, check, one
+    onnxruntime run)."""
+    pristine = copy.deepcopy(m)
     try:
         opt = torch.optim.SGD(list(m.parameters()), lr=0.1)
     except ValueError:
@@ -59,7 +66,7 @@ def job(variant, exporter, out_dir, seed=0):
     torch.save(m.state_dict(), buf)
     buf.seek(0)
     torch.manual_seed(1)
-    DeclaredTensors(attrs).load_state_dict(torch.load(buf, weights_only=True))
+    fresh().load_state_dict(torch.load(buf, weights_only=True))
     exported = copy.deepcopy(m).eval()
     try:
         if exporter == "torch_export":
@@ -67,7 +74,6 @@ def job(variant, exporter, out_dir, seed=0):
         elif exporter.startswith("onnx"):
             import onnx
             import onnxruntime as ort
-            path = Path(out_dir) / f"{variant}_{exporter}_{seed}.onnx"
             torch.onnx.export(exported, (x,), str(path), dynamo=exporter == "onnx_dynamo")
             onnx.load(str(path))
             onnx.checker.check_model(str(path))
