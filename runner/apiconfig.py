@@ -167,11 +167,14 @@ def compose_job(lines: Sequence[str]):
     """(config without hydra, group choices, task override lines) for these override lines, by Hydra's
     compose API over the same config tree as the CLI; a bad value is the CLI's one-line ConfigError."""
     from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
     from omegaconf import open_dict
 
     import runner
     from runner.configstore import register_configs
     register_configs()
+    outer = GlobalHydra.instance().hydra if GlobalHydra.instance().is_initialized() else None
+    GlobalHydra.instance().clear()  # the caller's own Hydra (a Hydra app, a test) is put back below
     try:
         with initialize_config_dir(config_dir=str(runner.CONFIG_DIR), version_base="1.3"):
             cfg = compose("config", overrides=list(lines), return_hydra_config=True)
@@ -179,6 +182,9 @@ def compose_job(lines: Sequence[str]):
         message = describe_exception(exc)
         where, _, rest = message.partition(": ")
         raise ConfigError(where, rest) if rest else ConfigError("options", message) from None
+    finally:
+        if outer is not None:
+            GlobalHydra.instance().initialize(outer)
     choices = {g: str(cfg.hydra.runtime.choices[g]) for g in GROUPS}
     task = list(cfg.hydra.overrides.task)
     with open_dict(cfg):

@@ -51,6 +51,12 @@ CASES = {
         functools.partial(Recurrent, features=3, hidden=4, out=2), torch.randn(2, 5, 3), {"steps": 2},
         ["variant=model", "variant.model._target_=experiments.export_cases.Recurrent", "+variant.model.features=3",
          "+variant.model.hidden=4", "+variant.model.out=2", "variant.input_shape=[2,5,3]", "steps=2"]),
+    "attention_three_inputs_and_a_keyword": (
+        functools.partial(nn.MultiheadAttention, embed_dim=4, num_heads=2),
+        (torch.randn(3, 2, 4), torch.randn(5, 2, 4), torch.randn(5, 2, 4)), {"kwargs": {"need_weights": False}},
+        ["variant=model", "variant.model._target_=torch.nn.MultiheadAttention", "+variant.model.embed_dim=4",
+         "+variant.model.num_heads=2", "variant.inputs=[{shape:[3,2,4]},{shape:[5,2,4]},{shape:[5,2,4]}]",
+         "variant.kwargs={need_weights:false}"]),
     "counting_int_buffer_onnx_legacy": (
         functools.partial(Counting, features=3), torch.randn(3), {"export": "onnx_legacy"},
         ["variant=model", "variant.model._target_=experiments.export_cases.Counting", "+variant.model.features=3",
@@ -258,6 +264,26 @@ def test_bad_arguments_are_one_line_errors(call, expected):
     with pytest.raises(ConfigError) as info:
         call()
     assert expected in str(info.value) and "\n" not in str(info.value)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA: the job would run")
+def test_a_device_this_machine_lacks_is_a_skipped_job(tmp_path):
+    api = tp.probe(ExperimentModel, torch.randn(1), device="cuda")
+    assert list(api["status"]) == ["skipped"] and "cuda" in api["reason"].iloc[0]
+    assert_same_table(api, run_config(NOTEBOOK + ["device=cuda"], tmp_path).reset_index(drop=True))
+
+
+def test_probe_inside_an_initialised_hydra_leaves_it_initialised(tmp_path):
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+    conf = tmp_path / "conf"
+    conf.mkdir()
+    (conf / "mine.yaml").write_text("answer: 42\n")
+    with initialize_config_dir(config_dir=str(conf), version_base="1.3"):
+        frame = tp.probe(ExperimentModel, torch.randn(1))
+        assert GlobalHydra.instance().is_initialized()
+        assert compose("mine").answer == 42  # the caller's config tree, not tensorprobe's
+    assert list(frame["status"]) == ["ok"] * 5
 
 
 def test_a_module_that_fails_is_its_jobs_row():
