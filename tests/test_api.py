@@ -169,6 +169,20 @@ def test_the_callers_module_is_left_exactly_as_it_was(call):
     assert set(updated) - {""}, frame[["job", "status", "reason"]]
 
 
+def test_registration_cells_agree_with_plain_torch_on_the_callers_module():
+    module = _used_module()
+    frame = tp.probe(module, torch.randn(4, 3)).set_index("tensor")
+    spell = {True: "true", False: "false"}
+    state, params, buffers = module.state_dict(), dict(module.named_parameters()), dict(module.named_buffers())
+    assert set(frame.index) == set(params) | set(buffers) | {"plain"}
+    for name, row in frame.iterrows():
+        assert row["in_state_dict"] == spell[name in state], name
+        assert row["in_parameters"] == spell[name in params] and row["in_buffers"] == spell[name in buffers], name
+    # the int buffer forward increments: BatchNorm's counter and `count` are buffers of integer dtype
+    assert frame.loc["norm.num_batches_tracked", "in_buffers"] == "true"
+    assert frame.loc["count", "dtype"] == str(module.count.dtype).removeprefix("torch.")
+
+
 def test_the_jobs_copy_starts_without_the_callers_gradients():
     """A built module has no gradients: the job's copy has the caller's values and none of its grads."""
     from runner.apiconfig import module_source
@@ -292,7 +306,8 @@ def test_a_module_that_fails_is_its_jobs_row():
     assert list(frame["status"]) == ["failed"] and frame["reason"].iloc[0]
 
 
-def test_sweep_is_the_probes_of_its_grid_repeats_dropped(capsys):
+def test_sweep_is_the_probes_of_its_grid_repeats_dropped(capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "tqdm.auto", None)  # no tqdm: one text line per job
     grid = {"optimizer": ["sgd", "adam"], "steps": [1, 1]}
     frame = tp.sweep(ExperimentModel, torch.randn(1), grid=grid, progress=True)
     err = capsys.readouterr().err
@@ -301,6 +316,30 @@ def test_sweep_is_the_probes_of_its_grid_repeats_dropped(capsys):
     import pandas as pd
     assert tp.compare(frame, pd.concat(one_by_one, ignore_index=True)).empty
     assert frame["job"].nunique() == 2
+
+
+def test_sweep_shows_tqdms_bar_where_tqdm_is_installed(monkeypatch, capsys):
+    import types
+    bars = []
+
+    class FakeTqdm:
+        def __init__(self, total, unit):
+            self.total, self.n, self.closed = total, 0, False
+            bars.append(self)
+
+        def update(self, n):
+            self.n += n
+
+        def set_postfix_str(self, text):
+            self.postfix = text
+
+        def close(self):
+            self.closed = True
+
+    monkeypatch.setitem(sys.modules, "tqdm.auto", types.SimpleNamespace(tqdm=FakeTqdm))
+    tp.sweep(ExperimentModel, torch.randn(1), grid={"update": ["optimizer", "no_grad"]})
+    assert [(b.total, b.n, b.closed) for b in bars] == [(2, 2, True)]
+    assert "update=no_grad" in bars[0].postfix and "[2/2]" not in capsys.readouterr().err
 
 
 def test_compare_reports_changed_cells_and_missing_rows():
