@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Dict, Tuple
+from typing import Any, Callable, Dict, Optional, Tuple
 
 import torch
 from torch import nn
@@ -57,11 +57,16 @@ def typed_keywords(node: Any) -> Any:
     return node
 
 
-def build_module(variant: VariantConfig, seed: int) -> nn.Module:
-    """Seed torch, construct the module (generic DeclaredTensors or the `_target_`), cast it to
-    variant.dtype if one is given."""
+def build_module(variant: VariantConfig, seed: int, make: Optional[Callable[[], nn.Module]] = None) -> nn.Module:
+    """Seed torch, construct the module (generic DeclaredTensors, the `_target_`, or `make()`: the
+    in-process module of runner.api, which has no importable `_target_`), cast it to variant.dtype if
+    one is given."""
     seed_all(seed)
-    if variant.attributes is not None:
+    if make is not None:
+        module = make()
+        if not isinstance(module, nn.Module):
+            raise TypeError(f"the model factory returned {type(module).__name__}, not an nn.Module")
+    elif variant.attributes is not None:
         from experiments.generic import DeclaredTensors
         module = DeclaredTensors({n: attribute_spec(a) for n, a in variant.attributes.items()})
     else:

@@ -11,7 +11,7 @@ import copy
 import sys
 import time
 from pathlib import Path
-from typing import Callable, Dict, List
+from typing import Callable, Dict, List, Optional
 
 import torch
 
@@ -47,8 +47,10 @@ def reset_torch_state(seed: int) -> None:
 
 
 def run_job(cfg: Config, ident: JobIdentity, output_dir: Path,
-            make_optimizer: Callable[[list], object]) -> List[dict]:
-    """All stages of one job (README: what one job does); each stage's exception lands in its columns."""
+            make_optimizer: Callable[[list], object],
+            make_module: Optional[Callable[[], torch.nn.Module]] = None) -> List[dict]:
+    """All stages of one job (README: what one job does); each stage's exception lands in its columns.
+    `make_module` (runner.api) builds the module instead of cfg.variant's `_target_`, seeded the same way."""
     started = time.perf_counter()
     base = _base_row(cfg, ident)
 
@@ -63,7 +65,7 @@ def run_job(cfg: Config, ident: JobIdentity, output_dir: Path,
         return finish([{"status": "skipped", "reason": reason}])
     base["resolved_device"] = str(device)
     try:
-        module = build_module(cfg.variant, cfg.seed).to(device)
+        module = build_module(cfg.variant, cfg.seed, make_module).to(device)
         refs = discover(module)
         if not refs:
             raise ValueError("the module holds no tensors: nothing to probe")
@@ -88,7 +90,7 @@ def run_job(cfg: Config, ident: JobIdentity, output_dir: Path,
             row.update(status="partial", reason=f"training ({outcome.error_at}): {outcome.error}")
 
     def fresh() -> torch.nn.Module:
-        return build_module(cfg.variant, cfg.seed + 1).to(device)
+        return build_module(cfg.variant, cfg.seed + 1, make_module).to(device)
 
     stages = [
         follows(pristine, refs, cfg.move_to),
