@@ -37,6 +37,7 @@ test-slurm: install slurm-up  ## the SLURM tests (pytest -m slurm) against that 
 
 bench: install      ## speed benchmark (not part of the tests)
 	$(PY) tests/benchmarks/bench_sweep.py
+	$(PY) tests/benchmarks/bench_scale.py
 
 clean:
 	rm -rf $(VENV) outputs/runs outputs/multirun

@@ -58,6 +58,8 @@ COMMANDS = {
     "cat outputs/multirun/<dir>/claims.csv": (SKIP, "reads a file the +experiment=seeds row writes"),
     "make test-slurm": (SKIP, "CI runs it after make test"),
     "make slurm-down": (SKIP, "make test-slurm's clean-up"),
+    "python -m runner --config-dir myconf -m +experiment=audit variant=tiny_llama": (
+        SKIP, "needs the README's myconf/: tests/test_real_models.py runs this sweep on the same variant"),
     # --help's examples
     "python -m runner variant=model variant.model._target_=torch.nn.Linear +variant.model.in_features=3 "
     "+variant.model.out_features=2 variant.input_shape=[4,3]": (RUN, 0),

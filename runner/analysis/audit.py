@@ -102,7 +102,7 @@ def tensor_findings(name: str, rows: pd.DataFrame) -> List[Finding]:
             baked = baked[baked["export_role"].isin(IN_GRAPH)].drop_duplicates("export")
             evidence += [_cell(r, "export_role") for _, r in baked.iterrows()]
             out.append(Finding(name, "error", "plain tensor attribute read by forward: it does not move with "
-                               ".to(device), is not saved in state_dict, and exporters bake its value into the graph",
+                               ".to(device), is not saved in state_dict" + _in_export(baked),
                                "; ".join(dict.fromkeys(evidence)), f"self.register_buffer('{name.rsplit('.', 1)[-1]}', "
                                "tensor) (persistent=False if it should not be saved)"))
         stays = _first(rows, "follows_device", "false")
@@ -139,14 +139,9 @@ def tensor_findings(name: str, rows: pd.DataFrame) -> List[Finding]:
                                "drop it, and DistributedDataParallel needs find_unused_parameters=True",
                                f"{_cell(grad, 'grad')}; {_cell(unused, 'export_role')}",
                                "remove it, or use it in forward"))
-    if declared == "buffer" and first["persistent"] == "false":
-        restored = _first(rows, "restored", "false")
-        if restored is not None:
-            out.append(Finding(name, "info", "non-persistent buffer: moves with the module but is not saved in "
-                               "state_dict, so a loaded model keeps the value it was built with",
-                               _cell(restored, "in_state_dict", "restored"),
-                               f"register_buffer('{name.rsplit('.', 1)[-1]}', tensor) without persistent=False if "
-                               "the value must be saved"))
+    # A non-persistent buffer alone is a design (rotary inv_freq, position ids: recomputed by every build),
+    # not a finding: `restored=false` only says the state_dict does not carry it. A finding needs a measured
+    # hazard that follows from it (the lifecycle stages' meta-device loading).
     alias = first.get("alias_of", "")
     if alias:
         refused = _first(rows, "safetensors_error")
@@ -155,11 +150,13 @@ def tensor_findings(name: str, rows: pd.DataFrame) -> List[Finding]:
         if refused is not None:
             ev.append(_cell(refused, "safetensors_error"))
         ev += [_cell(r, "export_name") for _, r in named.drop_duplicates("export").iterrows()]
-        out.append(Finding(name, "warning" if refused is not None else "info",
-                           f"tied weight: the same tensor as {alias}; safetensors.torch.save_file refuses the "
-                           "state_dict (shared memory) and exporters keep one copy under one name",
-                           "; ".join(ev), "save with safetensors.torch.save_model / load_model (they de-duplicate "
-                           "ties), and re-tie the weights after loading a state_dict"))
+        # tying is a design (lm_head/wte): what handles it is named, nothing needs fixing
+        out.append(Finding(name, "info",
+                           f"tied weight: the same tensor as {alias}; exporters keep one copy under one name"
+                           + ("; safetensors.torch.save_file refuses the state_dict (shared memory), while "
+                              "safetensors.torch.save_model / load_model and transformers' save_pretrained "
+                              "de-duplicate ties" if refused is not None else ""),
+                           "; ".join(ev), ""))
     mutated = _first(rows, "mutated_by_export", "true")
     if mutated is not None:
         out.append(Finding(name, "warning", f"exporting with {mutated['export']} changed this tensor's value "
@@ -187,6 +184,18 @@ def module_findings(table: pd.DataFrame) -> List[Finding]:
 
 
 DEVICE_MISMATCH = "Expected all tensors to be on the same device"
+
+
+def _in_export(baked: pd.DataFrame) -> str:
+    """What the ONNX exports measured did with the tensor, in their own words: baked (constant), folded, or
+    stored as an initializer/input; nothing when no export was measured."""
+    said = []
+    for role, what in (("constant", "baked into the graph"), ("folded", "folded into the graph"),
+                       ("initializer", "stored as an initializer"), ("input", "taken as a graph input")):
+        exporters = baked.loc[baked["export_role"] == role, "export"].tolist()
+        if exporters:
+            said.append(f"{what} by {' and '.join(exporters)}")
+    return f", and on export its value is {', '.join(said)}" if said else ""
 
 
 def audit(table: pd.DataFrame) -> List[Finding]:

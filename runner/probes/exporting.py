@@ -15,6 +15,28 @@ from runner.probes.discover import TensorRef, resolve, same_value, snapshot
 from runner.probes.quiet import quiet
 
 
+_PLAIN = (type(None), bool, int, float, str)
+
+
+def _output_hint(module: nn.Module, args: tuple, kwargs: dict) -> str:
+    """After a failed export: when forward's output holds something that is not a tensor (transformers'
+    DynamicCache with use_cache=True), say so, since every exporter needs tensor outputs. Runs forward
+    on a copy; nothing when that fails or the output is tensors."""
+    import torch
+    from torch.utils._pytree import tree_flatten
+    try:
+        with torch.no_grad(), quiet():
+            out = copy.deepcopy(module).eval()(*copy.deepcopy(args), **copy.deepcopy(kwargs))
+        odd = sorted({type(leaf).__name__ for leaf in tree_flatten(out)[0]
+                      if not isinstance(leaf, (torch.Tensor, *_PLAIN))})
+    except Exception:  # noqa: BLE001 - only a hint
+        return ""
+    if not odd:
+        return ""
+    return (f" (hint: forward returns a {', '.join(odd)}, not tensors: exporters need tensor outputs; a "
+            "transformers model takes variant.kwargs={use_cache: false})")
+
+
 def aliases(module: nn.Module, refs: List[TensorRef]) -> Dict[str, List[str]]:
     """Path -> every path of the same tensor object (itself first), so a tied weight finds its exported name."""
     by_id = defaultdict(list)
@@ -52,7 +74,8 @@ def export_outcomes(module: nn.Module, refs: List[TensorRef], args: tuple, kwarg
                 from runner.probes.onnx_export import export_and_locate
             located = export_and_locate(exported, refs, names, args, kwargs, cfg, output_dir)
     except Exception as exc:
-        located = {p: {"export_role": "error", "export_error": exception_text(exc)} for p in rows}
+        error = exception_text(exc) + _output_hint(module, args, kwargs)
+        located = {p: {"export_role": "error", "export_error": error} for p in rows}
     seconds = round(time.perf_counter() - started, 4)
     for r in refs:
         rows[r.path].update(located.get(r.path, {}))
