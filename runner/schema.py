@@ -136,6 +136,14 @@ class ExportConfig:
 
 
 @dataclass
+class LifecycleConfig:
+    """Opt-in stages on how a model is loaded (issue 23); all off by default, so a job that
+    sets none of them keeps its key, its config hash and its cost."""
+    meta_init: bool = False              # build on meta, to_empty + load_state_dict; and load(assign=True)
+    strict_false: bool = False           # load_state_dict(strict=False) into copies with each tensor's kind changed
+
+
+@dataclass
 class Config:
     """The whole job. Top-level keys besides the groups are listed here, and only these are accepted."""
     variant: VariantConfig = MISSING
@@ -151,6 +159,8 @@ class Config:
                                                            "(auto: this machine's accelerator, else meta)"})
     checkpoint: bool = field(default=False, metadata={"help": "also probe safetensors save_file / save_model "
                                                               "round trips"})
+    lifecycle: LifecycleConfig = field(default_factory=LifecycleConfig, metadata={
+        "help": "opt-in stages: lifecycle.meta_init, lifecycle.strict_false (true/false)"})
     dry_run: bool = field(default=False, metadata={"help": "list the jobs (key, config hash) and run nothing"})
 
 
