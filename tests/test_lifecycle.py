@@ -291,10 +291,18 @@ def test_default_jobs_keep_their_key_and_hash_and_leave_the_columns_empty(run):
 @pytest.mark.parametrize("override, expected", [
     ("lifecycle.meta_init=maybe", "lifecycle.meta_init"),
     ("lifecycle.bogus=true", "bogus"),
+    ("lifecycle.compile_backend=tvm", "compile_backend"),
 ])
 def test_bad_lifecycle_values_are_one_line_errors(override, expected):
     line = error_line([override])
     assert expected in line and "\n" not in line
+
+
+def test_inductor_without_a_cpp_compiler_is_refused_before_any_job(monkeypatch):
+    monkeypatch.setenv("CXX", "/nonexistent/c++")
+    line = error_line(["lifecycle.compile=true", "lifecycle.compile_backend=inductor"])
+    assert line.startswith("lifecycle.compile_backend: inductor needs a C++ compiler") and "eager" in line
+    assert error_line(["lifecycle.compile=true", "lifecycle.compile_backend=eager"]) == ""
 
 
 def test_uninitialized_is_decided_by_cause_not_by_value():
@@ -313,3 +321,77 @@ def test_uninitialized_is_decided_by_cause_not_by_value():
     # the changed state_dict cannot move it (it is not in the state_dict), so it is not `restored`
     assert out["z"]["meta_init"] != "restored"
     assert out["w"]["meta_init"] == "restored"
+
+
+def _plain_compile(module_builder, path, change, args):
+    """Plain torch, apart from the probe: (compiled output follows the change, or None when the eager
+    output does not move; graphs dynamo compiled on the second call, from torch._dynamo.utils.counters)."""
+    import torch._dynamo
+    from torch._dynamo.utils import counters
+    torch._dynamo.reset()
+    counters.clear()
+    eager, inner = module_builder(), module_builder()
+    compiled = torch.compile(inner, backend="eager")
+    with torch.no_grad():
+        first = eager(*args)
+        compiled(*args)
+        graphs = counters["stats"]["unique_graphs"]
+        for m in (eager, inner):
+            owner_path, _, attr = path.rpartition(".")
+            owner = m.get_submodule(owner_path)
+            old = getattr(owner, attr)
+            new = ~old.detach() if old.dtype == torch.bool else old.detach() + 1
+            if change == "inplace":
+                old.data.copy_(new)
+            elif isinstance(old, nn.Parameter):
+                setattr(owner, attr, nn.Parameter(new.clone(), requires_grad=old.requires_grad))
+            else:
+                setattr(owner, attr, new.clone())
+        second_eager, second = eager(*args), compiled(*args)
+    recompiled = counters["stats"]["unique_graphs"] - graphs
+    torch._dynamo.reset()
+    if torch.allclose(first, second_eager, equal_nan=True):
+        return None, recompiled
+    return torch.allclose(second, second_eager, equal_nan=True), recompiled
+
+
+@pytest.mark.parametrize("variant", ["seed_notebook", "batchnorm", "custom_linear", "int_buffer"])
+def test_compile_cells_agree_with_plain_torch(run, variant):
+    from runner.job.build import make_inputs
+    from runner.job.validate import typed_config
+    table = run(f"variant={variant}", "steps=0", "lifecycle.compile=true")  # steps=0: trained = built
+    cfg, _, _ = task_config([f"variant={variant}"])
+    typed = typed_config(cfg, f"variant/{variant}.yaml")
+    args = make_inputs(typed.variant, typed.seed, torch.device("cpu")).args
+    build = lambda: build_module(typed.variant, typed.seed)  # noqa: E731
+    keys = set(torch.compile(build()).state_dict())
+    for path, row in table.iterrows():
+        for change in ("inplace", "rebind"):
+            sees, recompiled = _plain_compile(build, path, change, args)
+            assert row[f"compile_sees_{change}"] == ("" if sees is None else str(sees).lower()), (path, change)
+            assert int(row[f"compile_recompiles_{change}"]) == recompiled, (path, change)
+        assert row.compiled_state_dict_key == (f"_orig_mod.{path}" if f"_orig_mod.{path}" in keys else "")
+    assert set(table.compile_error) == {""}
+
+
+class Branchy(nn.Module):
+    """forward branches on a tensor's value: dynamo cannot trace that, so a change reaches a new frame."""
+
+    def __init__(self):
+        super().__init__()
+        self.register_buffer("flag", torch.tensor(0))
+
+    def forward(self, x):
+        if self.flag.item() > 0:
+            return x * 2
+        return x * 3
+
+
+def test_a_change_that_takes_another_branch_is_counted_as_a_recompilation():
+    from runner.probes.compiling import compile_outcomes
+    module = Branchy()
+    out = compile_outcomes(module, discover(module), "eager", (torch.randn(3),), {})["flag"]
+    sees, recompiled = _plain_compile(Branchy, "flag", "inplace", (torch.randn(3),))
+    assert recompiled >= 1  # the fact the column must be able to show
+    assert (out["compile_sees_inplace"], out["compile_recompiles_inplace"]) == (sees, recompiled)
+    assert torch.equal(module.flag, torch.tensor(0))  # the probed module itself is left as it was

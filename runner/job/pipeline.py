@@ -55,6 +55,9 @@ def lifecycle_stages(cfg: Config, module: torch.nn.Module, refs, device: torch.d
     if cfg.lifecycle.strict_false:
         from runner.probes.strict_false import strict_false_outcomes
         stages.append(strict_false_outcomes(module, refs, lambda: build_module(cfg.variant, cfg.seed + 1).to(device)))
+    if cfg.lifecycle.compile:
+        from runner.probes.compiling import compile_outcomes
+        stages.append(compile_outcomes(module, refs, cfg.lifecycle.compile_backend.value, inputs.args, inputs.kwargs))
     return stages
 
 

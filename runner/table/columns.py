@@ -44,6 +44,13 @@ EXTRA_COLUMNS = [
     "strict_false_as_nonpersistent",  # ... where it is a non-persistent buffer
     "strict_false_as_tensor",     # ... where it is a plain tensor attribute
     "strict_false_error",         # lifecycle.strict_false: the exceptions of those conversions or loads
+    "compile_sees_inplace",   # lifecycle.compile: a compiled copy's output follows an in-place change after its
+                              # first call (equals the changed eager copy's); empty if the change moves no output
+    "compile_recompiles_inplace",  # lifecycle.compile: frames dynamo compiled because of that change
+    "compile_sees_rebind",    # lifecycle.compile: the same for a rebind to a new tensor of the same shape
+    "compile_recompiles_rebind",   # lifecycle.compile: frames dynamo compiled because of that rebind
+    "compiled_state_dict_key",  # lifecycle.compile: the compiled wrapper's state_dict key for it (_orig_mod.<path>)
+    "compile_error",          # lifecycle.compile: exceptions of those runs, `inplace:`/`rebind:`/`control:` prefixed
     "resolved_device",   # the torch device the job ran on (device=auto resolves here)
     "export_file",       # the artifact written into the job directory
     "export_seconds",    # wall time of the export stage: copy, export call, locating, verifying
@@ -82,4 +89,6 @@ VALUES = {
     "meta_init": META_INIT, "assign_kind": ASSIGN_KINDS, "assign_requires_grad": BOOL,
     "strict_false_as_parameter": STRICT_FALSE, "strict_false_as_buffer": STRICT_FALSE,
     "strict_false_as_nonpersistent": STRICT_FALSE, "strict_false_as_tensor": STRICT_FALSE,
+    "compile_sees_inplace": BOOL, "compile_sees_rebind": BOOL, "compile_recompiles_inplace": INT,
+    "compile_recompiles_rebind": INT,
 }
