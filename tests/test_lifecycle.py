@@ -346,7 +346,7 @@ def _plain_compile(module_builder, path, change, args):
             elif isinstance(old, nn.Parameter):
                 setattr(owner, attr, nn.Parameter(new.clone(), requires_grad=old.requires_grad))
             else:
-                setattr(owner, attr, new.clone())
+                setattr(owner, attr, new.clone().requires_grad_(old.requires_grad and old.is_leaf))
         second_eager, second = eager(*args), compiled(*args)
     recompiled = counters["stats"]["unique_graphs"] - graphs
     torch._dynamo.reset()
@@ -355,7 +355,8 @@ def _plain_compile(module_builder, path, change, args):
     return torch.allclose(second, second_eager, equal_nan=True), recompiled
 
 
-@pytest.mark.parametrize("variant", ["seed_notebook", "batchnorm", "custom_linear", "int_buffer"])
+@pytest.mark.parametrize("variant", ["seed_notebook", "seed_notebook2", "tensor_requires_grad", "batchnorm",
+                                     "custom_linear", "int_buffer", "tied_parameters"])
 def test_compile_cells_agree_with_plain_torch(run, variant):
     from runner.job.build import make_inputs
     from runner.job.validate import typed_config
@@ -395,3 +396,34 @@ def test_a_change_that_takes_another_branch_is_counted_as_a_recompilation():
     assert recompiled >= 1  # the fact the column must be able to show
     assert (out["compile_sees_inplace"], out["compile_recompiles_inplace"]) == (sees, recompiled)
     assert torch.equal(module.flag, torch.tensor(0))  # the probed module itself is left as it was
+
+
+def test_the_preset_turns_the_stages_on_and_judges_its_own_claims():
+    from runner.analysis.claims import load_claims
+    from .conftest import ROOT, compose_config
+    claims = load_claims([ROOT / "conf" / "claims" / "lifecycle.yaml"])  # validated against the columns' vocabulary
+    assert {c.id for c in claims} >= {"nonpersistent-buffer-survives-meta-loading", "compiled-module-sees-rebinds"}
+    cfg = compose_config(["+experiment=lifecycle"])
+    assert (cfg.lifecycle.meta_init, cfg.lifecycle.strict_false, cfg.lifecycle.compile) == (True, True, True)
+    assert list(cfg.hydra.callbacks.sweep_table.claims) == ["lifecycle"]
+    assert list(compose_config(["+experiment=seeds"]).hydra.callbacks.sweep_table.claims) == ["seeds"]
+    assert compose_config([]).hydra.callbacks.sweep_table.claims is None  # no preset: every claim file
+
+
+@pytest.mark.slow
+def test_the_lifecycle_experiment_writes_a_report_whose_verdicts_follow_its_table(tmp_path):
+    from .conftest import read_csv, run_cli
+    r = run_cli("runner", "-m", "+experiment=lifecycle", "variant=buffer_nonpersistent,seed_notebook,tied_parameters",
+                f"hydra.sweep.dir={tmp_path}")
+    assert r.returncode == 0, r.stderr
+    table, claims = read_csv(tmp_path / "results.csv"), read_csv(tmp_path / "claims.csv")
+    verdict = dict(zip(claims.id, claims.verdict))
+    from runner.analysis.claims import load_claims
+    from .conftest import ROOT
+    assert set(verdict) == {c.id for c in load_claims([ROOT / "conf" / "claims" / "lifecycle.yaml"])}
+    nonpersistent = table[(table.declared_as == "buffer") & (table.persistent == "false")]
+    survives = nonpersistent.meta_init.isin(["restored", "recomputed"]).all()
+    assert verdict["nonpersistent-buffer-survives-meta-loading"] == ("holds" if survives else "refuted")
+    plain = table[table.declared_as == "tensor"]
+    assert verdict["to-empty-moves-every-tensor"] == ("refuted" if (plain.meta_init == "on_meta").any() else "holds")
+    assert "report.md" in r.stdout

@@ -36,11 +36,14 @@ def change_inplace(module: nn.Module, ref: TensorRef) -> None:
 def rebind(module: nn.Module, ref: TensorRef) -> None:
     """A new tensor of the same shape: nn.Parameter for a parameter (same requires_grad), a tensor
     assigned to a buffer's name (Module.__setattr__ keeps it a buffer, persistence unchanged), plain
-    assignment for a tensor attribute or list/dict item."""
+    assignment for a tensor attribute or list/dict item; requires_grad is kept (a change of it alone
+    would make dynamo recompile)."""
     t = resolve(module, ref)
     new = _new_value(t).clone()
     if ref.slot == "parameter":
         new = nn.Parameter(new, requires_grad=t.requires_grad)
+    elif t.requires_grad and t.is_leaf:  # the same kind of tensor, only its value differs
+        new.requires_grad_(True)
     replace(module, ref, new)
 
 
