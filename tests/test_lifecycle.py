@@ -427,3 +427,22 @@ def test_the_lifecycle_experiment_writes_a_report_whose_verdicts_follow_its_tabl
     plain = table[table.declared_as == "tensor"]
     assert verdict["to-empty-moves-every-tensor"] == ("refuted" if (plain.meta_init == "on_meta").any() else "holds")
     assert "report.md" in r.stdout
+
+
+def test_the_audit_reports_what_the_lifecycle_cells_show(run):
+    import pandas as pd
+    from runner.analysis.audit import audit
+    table = pd.concat([run("variant=seed_notebook", "lifecycle.meta_init=true", "lifecycle.compile=true"),
+                       run("variant=tied_parameters", "lifecycle.compile=true")], ignore_index=True)
+    found = {(f.tensor, f.finding.split(":")[0].split(" after")[0]) for f in audit(table)}
+    for _, row in table.iterrows():
+        if row.meta_init == "uninitialized":
+            assert (row.tensor, "non-persistent buffer is uninitialised memory") in found
+        if row.declared_as == "tensor" and row.meta_init == "on_meta":
+            assert (row.tensor, "plain tensor attribute stays on meta") in found
+        rebind = row.compile_recompiles_rebind
+        assert any(t == row.tensor and w.startswith("rebinding this tensor") for t, w in found) == (rebind not in ("", "0"))
+    assert ("my_state", "non-persistent buffer is uninitialised memory") in found  # the seed notebook's int state
+    # the same modules without the stages: nothing measured, so no lifecycle finding
+    plain = pd.concat([run("variant=seed_notebook"), run("variant=tied_parameters")], ignore_index=True)
+    assert not [f for f in audit(plain) if "meta" in f.finding or "compile" in f.finding]
