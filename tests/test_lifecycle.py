@@ -446,3 +446,12 @@ def test_the_audit_reports_what_the_lifecycle_cells_show(run):
     # the same modules without the stages: nothing measured, so no lifecycle finding
     plain = pd.concat([run("variant=seed_notebook"), run("variant=tied_parameters")], ignore_index=True)
     assert not [f for f in audit(plain) if "meta" in f.finding or "compile" in f.finding]
+
+
+def test_cuda_jobs_with_the_stages_skip_cleanly_or_run_on_the_gpu(run):
+    table = run("device=cuda", "lifecycle.meta_init=true", "lifecycle.strict_false=true", "lifecycle.compile=true")
+    if not torch.cuda.is_available():
+        assert list(table.status) == ["skipped"] and set(table.meta_init) == {""}
+        return
+    assert set(table.status) == {"ok"} and set(table.resolved_device) == {"cuda"}
+    assert table.loc["my_param", "meta_init"] == "restored" and table.loc["my_tensor", "meta_init"] == "on_meta"
