@@ -153,9 +153,10 @@ def _forward_error(variant, seed, args, kwargs):
     return ""
 
 
-@pytest.mark.parametrize("variant", ["seed_notebook", "seed_notebook2", "custom_linear", "buffer_nonpersistent",
-                                     "int_buffer", "tensor", "tied_parameters", "batchnorm", "multihead_attention",
-                                     "recurrent", "embedding"])
+@pytest.mark.parametrize("variant", ["seed_notebook", "seed_notebook2", "custom_linear", "buffer", "buffer_nonpersistent",
+                                     "parameter", "parameter_frozen", "int_buffer", "tensor", "tensor_requires_grad",
+                                     "tied_parameters", "batchnorm", "multihead_attention", "recurrent", "embedding",
+                                     "norms", "nested", "parameter_list"])
 def test_meta_init_cells_agree_with_plain_torch(run, variant):
     from runner.job.build import make_inputs
     from runner.job.validate import typed_config
@@ -240,7 +241,7 @@ def _hold_as(owner, attr, value, column):
 
 
 @pytest.mark.parametrize("variant", ["batchnorm", "recurrent", "tied_parameters", "multihead_attention",
-                                     "seed_notebook"])
+                                     "seed_notebook", "seed_notebook2", "custom_linear", "int_buffer", "counting"])
 def test_strict_false_on_torch_nn_modules_agrees_with_plain_torch(run, variant):
     from runner.job.validate import typed_config
     table = run(f"variant={variant}", "steps=0", "lifecycle.strict_false=true")  # steps=0: trained = built
@@ -323,7 +324,16 @@ def test_uninitialized_is_decided_by_cause_not_by_value():
     assert out["w"]["meta_init"] == "restored"
 
 
-def _plain_compile(module_builder, path, change, args):
+def _flat(out):
+    return [t for o in out for t in _flat(o)] if isinstance(out, (tuple, list)) else \
+        [out] if isinstance(out, torch.Tensor) else []
+
+
+def _close(a, b):
+    return all(torch.allclose(x, y, equal_nan=True) for x, y in zip(_flat(a), _flat(b)))
+
+
+def _plain_compile(module_builder, path, change, args, kwargs=None):
     """Plain torch, apart from the probe: (compiled output follows the change, or None when the eager
     output does not move; graphs dynamo compiled on the second call, from torch._dynamo.utils.counters)."""
     import torch._dynamo
@@ -332,46 +342,60 @@ def _plain_compile(module_builder, path, change, args):
     counters.clear()
     eager, inner = module_builder(), module_builder()
     compiled = torch.compile(inner, backend="eager")
+    kwargs = kwargs or {}
     with torch.no_grad():
-        first = eager(*args)
-        compiled(*args)
+        first = eager(*args, **kwargs)
+        compiled(*args, **kwargs)
         graphs = counters["stats"]["unique_graphs"]
         for m in (eager, inner):
             owner_path, _, attr = path.rpartition(".")
+            index = None
+            if attr.isdigit():  # an item of a list attribute (RNN's _flat_weights)
+                index, (owner_path, _, attr) = int(attr), owner_path.rpartition(".")
             owner = m.get_submodule(owner_path)
-            old = getattr(owner, attr)
+            old = getattr(owner, attr) if index is None else getattr(owner, attr)[index]
             new = ~old.detach() if old.dtype == torch.bool else old.detach() + 1
             if change == "inplace":
                 old.data.copy_(new)
-            elif isinstance(old, nn.Parameter):
-                setattr(owner, attr, nn.Parameter(new.clone(), requires_grad=old.requires_grad))
+                continue
+            if isinstance(old, nn.Parameter):
+                new = nn.Parameter(new.clone(), requires_grad=old.requires_grad)
             else:
-                setattr(owner, attr, new.clone().requires_grad_(old.requires_grad and old.is_leaf))
-        second_eager, second = eager(*args), compiled(*args)
+                new = new.clone().requires_grad_(old.requires_grad and old.is_leaf)
+            if index is None:
+                setattr(owner, attr, new)
+            else:
+                getattr(owner, attr)[index] = new
+        second_eager, second = eager(*args, **kwargs), compiled(*args, **kwargs)
     recompiled = counters["stats"]["unique_graphs"] - graphs
     torch._dynamo.reset()
-    if torch.allclose(first, second_eager, equal_nan=True):
+    if _close(first, second_eager):
         return None, recompiled
-    return torch.allclose(second, second_eager, equal_nan=True), recompiled
+    return _close(second, second_eager), recompiled
 
 
 @pytest.mark.parametrize("variant", ["seed_notebook", "seed_notebook2", "tensor_requires_grad", "batchnorm",
-                                     "custom_linear", "int_buffer", "tied_parameters"])
+                                     "custom_linear", "int_buffer", "tied_parameters", "multihead_attention",
+                                     "counting", pytest.param("recurrent", marks=pytest.mark.slow)])
 def test_compile_cells_agree_with_plain_torch(run, variant):
     from runner.job.build import make_inputs
     from runner.job.validate import typed_config
     table = run(f"variant={variant}", "steps=0", "lifecycle.compile=true")  # steps=0: trained = built
     cfg, _, _ = task_config([f"variant={variant}"])
     typed = typed_config(cfg, f"variant/{variant}.yaml")
-    args = make_inputs(typed.variant, typed.seed, torch.device("cpu")).args
+    inputs = make_inputs(typed.variant, typed.seed, torch.device("cpu"))
     build = lambda: build_module(typed.variant, typed.seed)  # noqa: E731
-    keys = set(torch.compile(build()).state_dict())
+    built = build()
+    keys = torch.compile(built).state_dict()
     for path, row in table.iterrows():
         for change in ("inplace", "rebind"):
-            sees, recompiled = _plain_compile(build, path, change, args)
+            sees, recompiled = _plain_compile(build, path, change, inputs.args, inputs.kwargs)
             assert row[f"compile_sees_{change}"] == ("" if sees is None else str(sees).lower()), (path, change)
             assert int(row[f"compile_recompiles_{change}"]) == recompiled, (path, change)
-        assert row.compiled_state_dict_key == (f"_orig_mod.{path}" if f"_orig_mod.{path}" in keys else "")
+        here = _get(built, path)  # the key holding the same memory (RNN _flat_weights: their Parameter's)
+        sharing = [k for k, v in keys.items() if v.data_ptr() == here.data_ptr() and v.shape == here.shape]
+        assert row.compiled_state_dict_key == (f"_orig_mod.{path}" if f"_orig_mod.{path}" in sharing
+                                               else sharing[0] if sharing else "")
     assert set(table.compile_error) == {""}
 
 
@@ -455,3 +479,21 @@ def test_cuda_jobs_with_the_stages_skip_cleanly_or_run_on_the_gpu(run):
         return
     assert set(table.status) == {"ok"} and set(table.resolved_device) == {"cuda"}
     assert table.loc["my_param", "meta_init"] == "restored" and table.loc["my_tensor", "meta_init"] == "on_meta"
+
+
+class BrokenStateDict(Rotary):
+    """A module whose state_dict() raises: every lifecycle stage records it, none raises."""
+
+    def state_dict(self, *args, **kwargs):
+        raise RuntimeError("no state for you")
+
+
+def test_a_module_whose_state_dict_raises_is_recorded_not_raised():
+    module = BrokenStateDict()
+    refs = discover(module)
+    meta = meta_init_outcomes(module, refs, BrokenStateDict, torch.device("cpu"), (torch.randn(4),), {})
+    assert {r["meta_init"] for r in meta.values()} == {"error"}
+    assert {r["assign_error"] for r in meta.values()} == {"RuntimeError: no state for you"}
+    strict = strict_false_outcomes(module, refs, BrokenStateDict)
+    assert strict["p"]["strict_false_as_buffer"] == "error" and strict["p"]["strict_false_as_parameter"] is None
+    assert strict["p"]["strict_false_error"] == "state_dict: RuntimeError: no state for you"

@@ -20,6 +20,7 @@ from torch import nn
 
 from runner.errors import exception_text
 from runner.probes.discover import TensorRef, replace, resolve, tensors_in
+from runner.probes.quiet import quiet
 
 
 def _new_value(t: torch.Tensor) -> torch.Tensor:
@@ -111,7 +112,14 @@ def state_dict_keys(trained: nn.Module, refs: List[TensorRef]) -> Dict[str, str]
 def compile_outcomes(trained: nn.Module, refs: List[TensorRef], backend: str, args: Tuple[Any, ...],
                      kwargs: Dict[str, Any]) -> Dict[str, dict]:
     """Per path: compile_sees_inplace / compile_recompiles_inplace, compile_sees_rebind /
-    compile_recompiles_rebind, compiled_state_dict_key, compile_error (`<stage>: <exception>`)."""
+    compile_recompiles_rebind, compiled_state_dict_key, compile_error (`<stage>: <exception>`).
+    Dynamo's warnings (graph breaks) go to the job's log file, not the terminal."""
+    with quiet():
+        return _outcomes(trained, refs, backend, args, kwargs)
+
+
+def _outcomes(trained: nn.Module, refs: List[TensorRef], backend: str, args: Tuple[Any, ...],
+              kwargs: Dict[str, Any]) -> Dict[str, dict]:
     out = {r.path: {"compile_sees_inplace": None, "compile_recompiles_inplace": None, "compile_sees_rebind": None,
                     "compile_recompiles_rebind": None, "compiled_state_dict_key": None, "compile_error": ""}
            for r in refs}

@@ -115,7 +115,12 @@ def meta_init_outcomes(trained: nn.Module, refs: List[TensorRef], build: Callabl
     device is current; it is called under `torch.device("meta")` and once plainly (the eager reference)."""
     out = {r.path: {"meta_init": None, "meta_init_error": "", "meta_forward_error": None, "assign_kind": None,
                     "assign_requires_grad": None, "assign_error": ""} for r in refs}
-    state = {k: v.detach().clone() if isinstance(v, torch.Tensor) else v for k, v in trained.state_dict().items()}
+    try:
+        state = {k: v.detach().clone() if isinstance(v, torch.Tensor) else v for k, v in trained.state_dict().items()}
+    except Exception as exc:  # a module whose state_dict() raises: nothing below can run
+        for row in out.values():
+            row.update(meta_init="error", meta_init_error=exception_text(exc), assign_error=exception_text(exc))
+        return out
     trained_now = {r.path: snapshot(resolve(trained, r)) for r in refs}
     try:
         eager = build().to(device)

@@ -68,7 +68,14 @@ def strict_false_outcomes(trained: nn.Module, refs: List[TensorRef],
     for tensors inside lists/dicts (no slot of another kind can hold them under that name)."""
     columns = {c: None for c in TARGETS}
     out = {r.path: {**columns, "strict_false_error": ""} for r in refs}
-    state = trained.state_dict()
+    try:
+        state = trained.state_dict()
+    except Exception as exc:  # a module whose state_dict() raises: no load can be tried
+        for r in refs:
+            if not r.keys:
+                out[r.path].update({c: "error" for c in TARGETS if TARGETS[c] != kind_of(trained, r)},
+                                   strict_false_error=f"state_dict: {exception_text(exc)}")
+        return out
     for r in refs:
         if r.keys:
             continue
