@@ -136,6 +136,23 @@ class ExportConfig:
     provenance_budget_s: float = 600.0   # ONNX: seconds for proving roles; what is left is `unproven`
 
 
+class CompileBackend(Enum):
+    """torch.compile backends the compile stage may use; inductor needs a C++ compiler on this machine."""
+    eager = "eager"
+    aot_eager = "aot_eager"
+    inductor = "inductor"
+
+
+@dataclass
+class LifecycleConfig:
+    """Opt-in stages on how a model is loaded and compiled (issue 23); all off by default, so a job that
+    sets none of them keeps its key, its config hash and its cost."""
+    meta_init: bool = False              # build on meta, to_empty + load_state_dict; and load(assign=True)
+    strict_false: bool = False           # load_state_dict(strict=False) into copies with each tensor's kind changed
+    compile: bool = False                # torch.compile a copy: does it see in-place changes and rebinds?
+    compile_backend: CompileBackend = CompileBackend.eager
+
+
 @dataclass
 class Config:
     """The whole job. Top-level keys besides the groups are listed here, and only these are accepted."""
@@ -152,6 +169,9 @@ class Config:
                                                            "(auto: this machine's accelerator, else meta)"})
     checkpoint: bool = field(default=False, metadata={"help": "also probe safetensors save_file / save_model "
                                                               "round trips"})
+    lifecycle: LifecycleConfig = field(default_factory=LifecycleConfig, metadata={
+        "help": "opt-in stages: lifecycle.meta_init, lifecycle.strict_false, lifecycle.compile (true/false), "
+                "lifecycle.compile_backend (eager|aot_eager|inductor)"})
     dry_run: bool = field(default=False, metadata={"help": "list the jobs (key, config hash) and run nothing"})
 
 

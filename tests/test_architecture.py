@@ -103,7 +103,8 @@ def test_every_column_a_job_writes_is_a_documented_column(tmp_path):
     from .conftest import task_config
     seen = set()
     for overrides in (["variant=tied_parameters", "export=onnx_dynamo", "checkpoint=true", "steps=2"],
-                      ["variant=seed_notebook", "export=torch_export"],
+                      ["variant=seed_notebook", "export=torch_export", "lifecycle.meta_init=true",
+                       "lifecycle.strict_false=true", "lifecycle.compile=true"],
                       ["variant=tensor_requires_grad", "export=onnx_legacy"], ["device=cuda"]):
         cfg, choices, lines = task_config(overrides)
         rows = run_job(typed_config(cfg, "v"), identify(cfg, choices, lines), tmp_path,

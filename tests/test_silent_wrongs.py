@@ -71,7 +71,7 @@ def test_a_requested_opset_the_exporter_did_not_write_is_an_export_error(run, tm
 # -- 3. claim files are checked when loaded ----------------------------------------------------------------
 @pytest.mark.parametrize("expect, message", [
     ({"export_role": "constnat"}, "unknown value 'constnat' (did you mean constant"),
-    ({"in_statedict": True}, "unknown column 'in_statedict' (did you mean in_state_dict?)"),
+    ({"in_statedict": True}, "unknown column 'in_statedict' (did you mean in_state_dict"),  # the closest first
     ({"grad": "nonzero", "updated": "yes"}, "updated: unknown value 'yes'"),
     ({"export.opset_versoin": 18}, "unknown option 'export.opset_versoin' (did you mean opset_version?)"),
 ])

@@ -43,7 +43,7 @@ def _measured(rows: pd.DataFrame, column: str) -> pd.DataFrame:
 
 def _first(rows: pd.DataFrame, column: str, value: Optional[str] = None) -> Optional[pd.Series]:
     hit = _measured(rows, column)
-    if value is not None:
+    if value is not None and not hit.empty:  # a table without the column (older tables) has no such row
         hit = hit[hit[column] == value]
     return None if hit.empty else hit.iloc[0]
 
@@ -157,11 +157,59 @@ def tensor_findings(name: str, rows: pd.DataFrame) -> List[Finding]:
                               "safetensors.torch.save_model / load_model and transformers' save_pretrained "
                               "de-duplicate ties" if refused is not None else ""),
                            "; ".join(ev), ""))
+    out += lifecycle_findings(name, rows)
     mutated = _first(rows, "mutated_by_export", "true")
     if mutated is not None:
         out.append(Finding(name, "warning", f"exporting with {mutated['export']} changed this tensor's value "
                            "in the module (the exporter ran forward)", _cell(mutated, "mutated_by_export"),
                            "export a copy (copy.deepcopy(model)) or the model in eval mode"))
+    return out
+
+
+def lifecycle_findings(name: str, rows: pd.DataFrame) -> List[Finding]:
+    """What the lifecycle.* columns show about one tensor: meta-device loading and torch.compile."""
+    out: List[Finding] = []
+    first, attr = rows.iloc[0], name.rsplit(".", 1)[-1]
+    garbage = _first(rows, "meta_init", "uninitialized")
+    if garbage is not None:
+        evidence = [_cell(garbage, "meta_init")]
+        stays = _first(rows, "assign_kind", "on_meta")
+        evidence += [_cell(stays, "assign_kind")] if stays is not None else []
+        what = ("non-persistent buffer is uninitialised memory" if first["declared_as"] == "buffer" else
+                f"{first['declared_as']} holds neither its trained nor a freshly built value")
+        out.append(Finding(name, "warning", f"{what} after meta-device loading "
+                           "(build on meta, to_empty, load_state_dict): it is not in the state_dict and to_empty "
+                           "does not run __init__ again" + (", and load_state_dict(assign=True) leaves it on meta"
+                                                           if stays is not None else ""),
+                           "; ".join(evidence), f"compute '{attr}' again once the module holds memory (a "
+                           "reset_parameters()/_init_weights()-style hook called after to_empty), or register it "
+                           "persistent so the checkpoint carries it"))
+    if first["declared_as"] == "tensor":
+        on_meta = _first(rows, "meta_init", "on_meta")
+        if on_meta is not None:
+            evidence = [_cell(on_meta, "meta_init")]
+            failing = _first(rows, "meta_forward_error")
+            evidence += [_cell(failing, "meta_forward_error")] if failing is not None else []
+            out.append(Finding(name, "warning", "plain tensor attribute stays on meta after meta-device loading: "
+                               "to_empty and load_state_dict touch parameters and buffers only",
+                               "; ".join(evidence), f"self.register_buffer('{attr}', tensor) (persistent=False if "
+                               "it should not be saved, then recompute it after to_empty)"))
+    for change in ("inplace", "rebind"):
+        missed = _first(rows, f"compile_sees_{change}", "false")
+        if missed is not None:
+            how = "changed in place" if change == "inplace" else "rebound to a new tensor"
+            out.append(Finding(name, "warning", f"a torch.compile'd module does not see this tensor {how} after "
+                               "its first call: it keeps computing with the old value",
+                               _cell(missed, f"compile_sees_{change}", f"compile_recompiles_{change}"),
+                               "register it as a buffer or parameter and change it in place (tensor.copy_), or "
+                               "call torch._dynamo.reset() and compile again after the change"))
+    recompiles = _measured(rows, "compile_recompiles_rebind")
+    if not recompiles.empty and (recompiles["compile_recompiles_rebind"] != "0").any():
+        row = recompiles[recompiles["compile_recompiles_rebind"] != "0"].iloc[0]
+        out.append(Finding(name, "info", f"rebinding this tensor makes a torch.compile'd module recompile "
+                           f"({row['compile_recompiles_rebind']} new frames); an in-place update (tensor.copy_ "
+                           "under torch.no_grad()) reuses the compiled code", _cell(row, "compile_recompiles_rebind"),
+                           ""))
     return out
 
 

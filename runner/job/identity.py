@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass, fields
+from dataclasses import asdict, dataclass, fields
 from enum import Enum
 from typing import Any, Dict, Iterable, List, Mapping, Sequence
 
@@ -16,7 +16,7 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.override_parser.types import Override
 from omegaconf import DictConfig, OmegaConf
 
-from runner.schema import GROUPS, PLAIN_KEYS, Config
+from runner.schema import GROUPS, PLAIN_KEYS, Config, LifecycleConfig
 
 NOT_IDENTITY = ("dry_run",)  # keys that change how a sweep runs, not what a job is
 PLAIN_DEFAULTS = {f.name: f.default for f in fields(Config) if f.name in PLAIN_KEYS}
@@ -83,9 +83,25 @@ _ABSENT = object()
 
 def resolved_config(cfg: DictConfig) -> Dict[str, Any]:
     """The job's config as plain data, interpolations resolved, without the hydra node and the keys
-    that are not part of a job's identity: what config_hash hashes."""
-    return {k: OmegaConf.to_container(cfg[k], resolve=True) if OmegaConf.is_config(cfg[k]) else cfg[k]
-            for k in cfg if k != "hydra" and k not in NOT_IDENTITY}
+    that are not part of a job's identity: what config_hash hashes. An opt-in node left at its
+    defaults (`lifecycle`) is left out too, so jobs that enable nothing keep the hashes they had
+    before the node existed (resume still finds their results)."""
+    out = {k: OmegaConf.to_container(cfg[k], resolve=True) if OmegaConf.is_config(cfg[k]) else cfg[k]
+           for k in cfg if k != "hydra" and k not in NOT_IDENTITY}
+    for key, defaults in OPT_IN_DEFAULTS.items():
+        if key in out and _plain(out[key]) == defaults:
+            del out[key]
+    return out
+
+
+def _plain(value: Any) -> Any:
+    """Enum members as their names, so a typed node and its YAML text compare equal."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    return value.name if isinstance(value, Enum) else value
+
+
+OPT_IN_DEFAULTS = {"lifecycle": _plain(asdict(LifecycleConfig()))}
 
 
 def identify(cfg: DictConfig, choices: Mapping[str, Any], task_overrides: Sequence[str]) -> JobIdentity:

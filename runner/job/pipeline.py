@@ -46,6 +46,22 @@ def reset_torch_state(seed: int) -> None:
         sys.modules["torch._dynamo"].reset()
 
 
+def lifecycle_stages(cfg: Config, module: torch.nn.Module, refs, device: torch.device, inputs) -> List[dict]:
+    """The opt-in lifecycle.* stages (imported only when enabled: other jobs pay nothing)."""
+    stages = []
+    if cfg.lifecycle.meta_init:
+        from runner.probes.meta_init import meta_init_outcomes
+        stages.append(meta_init_outcomes(module, refs, lambda: build_module(cfg.variant, cfg.seed), device,
+                                         inputs.args, inputs.kwargs))
+    if cfg.lifecycle.strict_false:
+        from runner.probes.strict_false import strict_false_outcomes
+        stages.append(strict_false_outcomes(module, refs, lambda: build_module(cfg.variant, cfg.seed + 1).to(device)))
+    if cfg.lifecycle.compile:
+        from runner.probes.compiling import compile_outcomes
+        stages.append(compile_outcomes(module, refs, cfg.lifecycle.compile_backend.value, inputs.args, inputs.kwargs))
+    return stages
+
+
 def run_job(cfg: Config, ident: JobIdentity, output_dir: Path,
             make_optimizer: Callable[[list], object],
             make_module: Optional[Callable[[], torch.nn.Module]] = None) -> List[dict]:
@@ -100,6 +116,7 @@ def run_job(cfg: Config, ident: JobIdentity, output_dir: Path,
         from runner.probes.checkpoint import checkpoint_round_trips
         stages.append(checkpoint_round_trips(module, refs, fresh))
     stages.append(export_outcomes(module, refs, inputs.args, inputs.kwargs, cfg.export, output_dir))
+    stages.extend(lifecycle_stages(cfg, module, refs, device, inputs))
     for stage in stages:
         for path, cols in stage.items():
             rows[path].update(cols)

@@ -8,7 +8,9 @@ job runs, and a bad command line fails before torch is imported.
 """
 from __future__ import annotations
 
+import os
 import re
+import shutil
 from dataclasses import fields
 from typing import Any, Iterable, List, Optional
 
@@ -16,7 +18,7 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from runner.errors import ConfigError, allowed_keys, exception_text
-from runner.schema import AttributeConfig, Config, Exporter, InputConfig, Kind, Via
+from runner.schema import AttributeConfig, CompileBackend, Config, Exporter, InputConfig, Kind, Via
 
 _ONNX_ONLY = ("opset_version", "do_constant_folding", "export_params")
 _EXPORTER_ONLY = {
@@ -211,7 +213,19 @@ def check_config(cfg: Config, variant_file: str = "variant") -> None:
             allowed = ", ".join(e.value for e in exporters)
             raise ConfigError(f"export.{key}", f"does not apply to exporter {cfg.export.exporter.value}; "
                               f"allowed with: {allowed}")
+    check_lifecycle(cfg)
     check_plain_keys(cfg)
+
+
+def check_lifecycle(cfg: Config) -> None:
+    """lifecycle.compile_backend=inductor compiles C++ on CPU: refused before any job runs where no
+    C++ compiler is found (the one inductor itself would take: $CXX, else g++, clang++, c++)."""
+    lc = cfg.lifecycle
+    if lc.compile and lc.compile_backend is CompileBackend.inductor:
+        candidates = [os.environ["CXX"]] if os.environ.get("CXX") else ["g++", "clang++", "c++"]
+        if not any(shutil.which(c) for c in candidates):
+            raise ConfigError("lifecycle.compile_backend", f"inductor needs a C++ compiler and none of "
+                              f"{', '.join(candidates)} is on PATH; allowed here: eager, aot_eager")
 
 
 def check_plain_keys(cfg) -> None:

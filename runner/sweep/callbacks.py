@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, List, Optional
 
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
@@ -13,16 +13,25 @@ class SweepTable(Callback):
     """Collect the sweep directory and write its report; fail loudly (exit 2) if the table cannot be written.
 
     Turn the report off with `hydra.callbacks.sweep_table.report=false`; `audit=true` (set by
-    `+experiment=audit`) also writes audit.md/audit.csv and prints the findings.
+    `+experiment=audit`) also writes audit.md/audit.csv and prints the findings; `claims` names the
+    claim files of conf/claims the report judges (a preset sets its own; default: every file).
 
     Hydra turns an exception in a callback into a warning and exits 0, so
     this callback raises SystemExit instead, which Hydra does not catch: 2 when a job's config was
     invalid, 1 when jobs failed (the table and report are written first).
     """
 
-    def __init__(self, report: bool = True, audit: bool = False) -> None:
+    def __init__(self, report: bool = True, audit: bool = False, claims: Any = None) -> None:
         self.report = report
         self.audit = audit
+        self.claims = None if claims is None else [str(c) for c in claims]  # conf/claims/<name>.yaml; None: all
+
+    def claim_files(self) -> Optional[List[Path]]:
+        """The claim files the report judges: the named ones of conf/claims (a preset names its own), else all."""
+        if self.claims is None:
+            return None
+        from runner.analysis.report import DEFAULT_CLAIMS
+        return [DEFAULT_CLAIMS / f"{name}.yaml" for name in self.claims]
 
     def on_job_end(self, config: DictConfig, job_return: Any, **kwargs: Any) -> None:
         from runner.sweep import progress
@@ -52,7 +61,7 @@ class SweepTable(Callback):
         if self.report:
             from runner.analysis.report import write_report
             try:
-                print(f"report: {write_report(sweep_dir).markdown}")
+                print(f"report: {write_report(sweep_dir, self.claim_files()).markdown}")
             except Exception as exc:  # noqa: BLE001 - the table is written; say why the report is not
                 print(f"tensorprobe: error: report not written: {exc}", file=sys.stderr)
                 raise SystemExit(2)

@@ -31,6 +31,26 @@ EXTRA_COLUMNS = [
     "safetensors_error",     # checkpoint=true: the exception of that round trip (e.g. tied weights)
     "restored_save_model",   # checkpoint=true: survives safetensors save_model + load_model
     "save_model_error",      # checkpoint=true: the exception of that round trip
+    "meta_init",         # lifecycle.meta_init: restored|uninitialized|recomputed|on_meta|error after a meta build,
+                         # to_empty(device) and load_state_dict(trained state_dict)
+    "meta_init_error",   # lifecycle.meta_init: the exception of that build or load
+    "meta_forward_error",  # lifecycle.meta_init: forward's exception after that load (empty: forward worked)
+    "assign_kind",       # lifecycle.meta_init: parameter|buffer|tensor|on_meta after load_state_dict(assign=True)
+    "assign_requires_grad",  # lifecycle.meta_init: requires_grad of what the slot holds after assign=True
+    "assign_error",      # lifecycle.meta_init: the exception of the meta build or the assign=True load
+    "strict_false_as_parameter",  # lifecycle.strict_false: loading into a copy where this tensor is a Parameter:
+                                  # missing|unexpected|loaded|ignored|error (empty for its own kind)
+    "strict_false_as_buffer",     # ... where it is a persistent buffer
+    "strict_false_as_nonpersistent",  # ... where it is a non-persistent buffer
+    "strict_false_as_tensor",     # ... where it is a plain tensor attribute
+    "strict_false_error",         # lifecycle.strict_false: the exceptions of those conversions or loads
+    "compile_sees_inplace",   # lifecycle.compile: a compiled copy's output follows an in-place change after its
+                              # first call (equals the changed eager copy's); empty if the change moves no output
+    "compile_recompiles_inplace",  # lifecycle.compile: frames dynamo compiled because of that change
+    "compile_sees_rebind",    # lifecycle.compile: the same for a rebind to a new tensor of the same shape
+    "compile_recompiles_rebind",   # lifecycle.compile: frames dynamo compiled because of that rebind
+    "compiled_state_dict_key",  # lifecycle.compile: the compiled wrapper's state_dict key for it (_orig_mod.<path>)
+    "compile_error",          # lifecycle.compile: exceptions of those runs, `inplace:`/`rebind:`/`control:` prefixed
     "resolved_device",   # the torch device the job ran on (device=auto resolves here)
     "export_file",       # the artifact written into the job directory
     "export_seconds",    # wall time of the export stage: copy, export call, locating, verifying
@@ -54,6 +74,9 @@ TORCH_EXPORT_ROLES = ("parameter", "buffer", "constant_tensor", "absent")
 ONNX_ROLES = ("initializer", "input", "constant", "folded", "absent", "unproven")
 NOT_MEASURED_VALUES = ("error", "unproven")  # a stage could not measure it: no claim counts it unless it expects it
 GRAD_STATES = ("none", "zero", "nonzero")
+META_INIT = ("restored", "uninitialized", "recomputed", "on_meta", "error")
+ASSIGN_KINDS = ("parameter", "buffer", "tensor", "on_meta")
+STRICT_FALSE = ("missing", "unexpected", "loaded", "ignored", "error")
 VALUES = {
     "seed": INT, "status": STATUSES, "declared_as": ("parameter", "buffer", "tensor"),
     "persistent": BOOL, "requires_grad": BOOL, "in_parameters": BOOL, "in_buffers": BOOL,
@@ -65,4 +88,9 @@ VALUES = {
     "leaf_after_update": BOOL, "train_error_at": ("setup", "forward", "loss", "backward", "update"),
     "loss": FLOAT, "restored_safetensors": BOOL, "restored_save_model": BOOL, "export_seconds": FLOAT,
     "export_call_seconds": FLOAT, "onnx_opset": INT, "ort_outputs_compared": INT, "export_provenance_exports": INT,
+    "meta_init": META_INIT, "assign_kind": ASSIGN_KINDS, "assign_requires_grad": BOOL,
+    "strict_false_as_parameter": STRICT_FALSE, "strict_false_as_buffer": STRICT_FALSE,
+    "strict_false_as_nonpersistent": STRICT_FALSE, "strict_false_as_tensor": STRICT_FALSE,
+    "compile_sees_inplace": BOOL, "compile_sees_rebind": BOOL, "compile_recompiles_inplace": INT,
+    "compile_recompiles_rebind": INT,
 }
