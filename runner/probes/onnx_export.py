@@ -195,17 +195,22 @@ def export_and_locate(module: nn.Module, refs: List[TensorRef], names: Dict[str,
                                              f"{opset}: the exporter could not convert to it (tensorprobe.log "
                                              f"has its messages)"} for r in refs}
         temp = scratch_dir() / f"perturbed-{threading.get_ident()}.onnx"
-        conditions = contextlib.nullcontext
+        real = onnx.load(str(path))
+        state = {"exports": 0, "conditions": contextlib.nullcontext}
 
-        def export_copy(copied: nn.Module):
+        def export_plain(copied: nn.Module):
             a, k = copy.deepcopy(inputs)
-            with conditions():
+            with state["conditions"]():
                 torch.onnx.export(copied, a, str(temp), kwargs=k, **options)
             return onnx.load(str(temp))
 
-        real = onnx.load(str(path))
-        if not options["dynamo"] and _unchanged_under(without_denormals, real, pristine, export_copy):
-            conditions = without_denormals
+        def export_copy(copied: nn.Module):
+            state["exports"] += 1
+            if state["exports"] == 2 and not options["dynamo"]:  # a search follows the first export: worth a check
+                if _unchanged_under(without_denormals, real, pristine, export_plain):
+                    state["conditions"] = without_denormals
+            return export_plain(copied)
+
         out = locate(real, pristine, refs, names, export_copy, cfg.provenance_budget_s, _reporter(len(refs)))
     for row in out.values():
         row.update(export_file=ONNX_FILE, export_call_seconds=call_seconds, onnx_opset=opset)
