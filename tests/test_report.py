@@ -115,8 +115,10 @@ def test_sweep_writes_report_and_claim_expectations_drive_verdicts(tmp_path):
     row = claims.set_index("id").loc["onnx-my-tensor-constant"]
     assert row["where"] == "variant=seed_notebook, tensor=my_tensor, export=onnx_*"
     assert int(row["rows"]) + int(row["not_measured"]) == 2  # one my_tensor row per exporter
-    line = next(l for l in md.splitlines() if l.startswith("| onnx-my-tensor-constant |"))
-    assert f"| depends | {row['rows']} | {row['not_measured']} | {row['where']} | " in line
+    section = md.split('<a id="claim-onnx-my-tensor-constant"></a>', 1)[1].split("<a id=", 1)[0]
+    assert section.splitlines()[1] == "### onnx-my-tensor-constant — **depends**"
+    assert f"- about: the rows with `{row['where']}`" in section
+    assert f"- counts: {row['rows']} rows counted, {row['not_measured']} not measured" in section
 
     own = tmp_path / "mine.yaml"
     own.write_text("claims:\n"
