@@ -74,6 +74,9 @@ def test_counterexamples_are_rows_of_the_table(page, export_sweep):
         role = measured.split("=", 1)[1]
         assert ((failing.variant == variant) & (failing.tensor == tensor) & (failing.export_role == role)).any()
     assert f"{len(exported)} rows counted, 0 not measured" in section
+    first = re.search(r"<dt>found</dt><dd>(.*?)</dd>", section).group(1)
+    assert f"e.g. {rows[0][0]}/{rows[0][1]}: " in first
+    assert not any(job in first for job in set(table.job))  # no long job key in the text
 
 
 def test_page_is_self_contained(page):

@@ -86,6 +86,16 @@ def reason(verdict: Verdict) -> str:
     return text
 
 
+def found_text(verdict: Verdict) -> str:
+    """The detail, its counterexample named by variant and tensor instead of the whole job key."""
+    rows = verdict.counterexamples
+    if rows is None or not len(rows) or "job" not in rows or "variant" not in rows:
+        return verdict.detail
+    first = rows.iloc[0]
+    return verdict.detail.replace(f"e.g. {first['job']} / {first['tensor']}: ",
+                                  f"e.g. {first['variant']}/{first['tensor']}: ", 1)
+
+
 def environment_line(env: pd.DataFrame) -> str:
     values = dict(zip(env["what"], env["value"]))
     names = [("torch", "torch_version"), ("onnx", "onnx_version"), ("onnxruntime", "onnxruntime_version"),
@@ -158,7 +168,7 @@ def _claim_html(v: Verdict, varying: Sequence[str]) -> str:
     return (f'<section class="claim v-{esc(v.verdict)}" id="{anchor(c.id)}"><h3>{_badge(v.verdict)} '
             f'<a href="#{anchor(c.id)}">{esc(c.id)}</a></h3><blockquote>{esc(c.statement)}</blockquote>'
             f'<dl><dt>source</dt><dd>{esc(c.source)}</dd><dt>about</dt><dd>the rows with {esc(where_text(c))}</dd>'
-            f'<dt>expects</dt><dd>{esc(conditions_text(c.expect))}</dd><dt>found</dt><dd>{esc(v.detail)}</dd>'
+            f'<dt>expects</dt><dd>{esc(conditions_text(c.expect))}</dd><dt>found</dt><dd>{esc(found_text(v))}</dd>'
             f'<dt>counts</dt><dd>{esc(counts_text(v))}</dd></dl>{table}</section>')
 
 
@@ -226,7 +236,7 @@ def _claim_md(v: Verdict, varying: Sequence[str]) -> List[str]:
     c = v.claim
     lines = [f'<a id="{anchor(c.id)}"></a>', f"### {c.id} — **{v.verdict}**", "", f"> {c.statement}", "",
              f"- source: {c.source}", f"- about: the rows with `{where_text(c)}`",
-             f"- expects: `{conditions_text(c.expect)}`", f"- found: {v.detail}", f"- counts: {counts_text(v)}", ""]
+             f"- expects: `{conditions_text(c.expect)}`", f"- found: {found_text(v)}", f"- counts: {counts_text(v)}", ""]
     examples = counterexample_frame(v, varying)
     if len(examples):
         lines += [md_table(examples), ""]
