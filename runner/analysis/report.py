@@ -36,15 +36,14 @@ OUTCOMES = ["in_parameters", "in_buffers", "listed_as", "in_state_dict", "grad",
             "leaf_after_update", "grad_after_zero_grad", "grad_accumulates", "follows_dtype", "follows_device",
             "restored", "export_role"]
 # Facts shown in the figure: name -> (column, the values that count as true). A cell that is empty, or holds
-# `error`, was not measured in that row.
-EXPORTED_ROLES = ("parameter", "buffer", "constant_tensor", "initializer", "constant", "input", "folded")
+# `error`, was not measured in that row. Export roles are no yes/no fact (an initializer is not a baked
+# constant): one column of categories per exporter, `role: <exporter>`, where `error` shows as an error.
 HEATMAP = {
     "in_parameters": ("in_parameters", ("true",)), "in_buffers": ("in_buffers", ("true",)),
     "in_state_dict": ("in_state_dict", ("true",)), "gets grad": ("grad", ("nonzero",)),
     "updated": ("updated", ("true",)), "leaf after update": ("leaf_after_update", ("true",)),
     "grad accumulates": ("grad_accumulates", ("true",)), "follows_dtype": ("follows_dtype", ("true",)),
     "follows_device": ("follows_device", ("true",)), "restored": ("restored", ("true",)),
-    "in export": ("export_role", EXPORTED_ROLES),
 }
 CHECKPOINT_PREFIX = "restored_"  # further round trips (restored_safetensors, ...): shown like `restored`
 
@@ -125,6 +124,30 @@ def outcome_matrix(table: pd.DataFrame, outcome: str, groups: Sequence[str]) -> 
     return pd.DataFrame(records, columns=["variant", "tensor"] + columns)
 
 
+def _export_roles(table: pd.DataFrame, keys: list, order: list) -> Dict[str, Dict[tuple, tuple]]:
+    """Per exporter that ran, per (variant, tensor): (the role, or `a/b` when jobs disagree, or None where no
+    job of that exporter measured it; whether some of its jobs did not). `error` is a role here: the
+    exporter failed, which is what a reader must see, not a hatched gap."""
+    if "export_role" not in table or "export" not in table:
+        return {}
+    found: Dict[str, Dict[tuple, list]] = {}
+    for key, exporter, role in zip(keys, table["export"].tolist(), table["export_role"].tolist()):
+        if exporter in ("", "none"):
+            continue
+        found.setdefault(exporter, {}).setdefault(key, []).append(role)
+    result = {}
+    for exporter in sorted(found):
+        cells = {}
+        for key in order:
+            roles = found[exporter].get(key, [])
+            measured = [r for r in roles if r != ""]
+            text = "/".join(sorted(set(measured))) or None
+            cells[key] = (text, len(measured) < len(roles) or not roles)
+        if any(text is not None for text, _ in cells.values()):
+            result[exporter] = cells
+    return result
+
+
 def _shares(table: pd.DataFrame) -> tuple:
     """(row labels, fact names, shares): per (variant, tensor) and fact, the share of the jobs that measured it
     in which it is true (None: no job measured it), and whether some jobs did not measure it."""
@@ -145,7 +168,12 @@ def _shares(table: pd.DataFrame) -> tuple:
                 cell[0] += value in true_values
     shares = [[(c[0] / c[1] if c[1] else None, c[1] < c[2]) for c in (counts[n][k] for n in facts)]
               for k in order]
-    return [f"{v} / {t}" for v, t in order], list(facts), shares
+    names = list(facts)
+    for exporter, roles in _export_roles(table, keys, order).items():
+        names.append(f"role: {exporter}")
+        for row, key in zip(shares, order):
+            row.append(roles[key])
+    return [f"{v} / {t}" for v, t in order], names, shares
 
 
 def heatmap(table: pd.DataFrame, path: Path) -> Optional[Path]:
