@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 TORCH  ?= torch==2.13.0
 
-.PHONY: install demo test test-fast bench clean slurm-up slurm-down test-slurm
+.PHONY: install chromium demo test test-fast bench clean slurm-up slurm-down test-slurm
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,7 +20,14 @@ demo: install       ## run the default job (variant=seed_notebook) and print its
 
 PYTEST := $(PY) -m pytest -q -n 2 --dist loadfile   # two workers (pytest-xdist); a file's tests share one worker
 
-test: install       ## run the test suite (what CI runs; the SLURM tests are make test-slurm)
+chromium:           ## Debian's chromium for the report's browser test, where missing and we are root (else the test skips)
+	@if ! command -v chromium >/dev/null 2>&1 && [ ! -x /usr/bin/chromium ] && [ "$$(id -u)" = 0 ] \
+	    && command -v apt-get >/dev/null 2>&1; then \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) >/dev/null 2>&1 \
+	    || echo "chromium could not be installed: the report's browser test will skip"; \
+	fi
+
+test: install chromium  ## run the test suite (what CI runs; the SLURM tests are make test-slurm)
 	$(PYTEST)
 
 test-fast: install  ## the edit loop: unit and compose-API tests only, no subprocess sweeps (under 90 s)

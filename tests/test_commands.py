@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from runner.analysis.browser import find_chromium
+
 from .conftest import ROOT, NO_REPORT, read_csv, run_cli
 
 RUN, DRY, SKIP = "run", "dry run", "skip"
@@ -40,9 +42,12 @@ COMMANDS = {
     "python -m runner --cfg job variant=batchnorm": (RUN, 0),
     "python -m runner -m variant=seed_notebook,custom_linear export=torch_export,onnx_dynamo,onnx_legacy": (DRY, 0),
     "python -m runner variant=custom_linear export=onnx_legacy export.do_constant_folding=false": (RUN, 0),
+    "python -m runner.report outputs/multirun/<dir> --claims mine.yaml --out myreport": (RUN, 0),
+    "python -m runner.report outputs/multirun/<dir> --against OLD.csv --screenshot": (RUN, 0 if find_chromium() else 2),
     "python -m runner.compare OLD.csv NEW.csv": (RUN, 1),
     "python -m runner.compare cpu_sweep/ gpu_sweep/ --ignore-key device": (RUN, 0),
-    "python -m runner.compare dyn.csv legacy.csv --ignore-key export --format markdown --output diff.md": (RUN, 1),
+    "python -m runner.compare dyn.csv legacy.csv --format md --output diff.md": (RUN, 1),
+    "python -m runner.compare dyn.csv legacy.csv --cells": (RUN, 1),
     "python -m runner -m variant=tensor,parameter,buffer hydra.launcher.n_jobs=8": (DRY, 0),
     "python -m runner -m variant=tensor,parameter,buffer hydra/launcher=basic": (DRY, 0),
     "python -m runner -m variant=tensor,parameter,buffer hydra/launcher=joblib hydra.launcher.n_jobs=2": (DRY, 0),
@@ -142,13 +147,16 @@ def made(tmp_path_factory):
                        f"hydra.sweep.dir={where}").returncode == 0
     (tmp / "dyn.csv").write_bytes((dyn / "results.csv").read_bytes())
     (tmp / "legacy.csv").write_bytes((legacy / "results.csv").read_bytes())
+    mine = tmp / "mine.yaml"
+    mine.write_text("claims:\n  - {id: mine, statement: s, source: me, where: {}, expect: {in_state_dict: true}}\n")
     cpu, auto = tmp / "cpu_sweep", tmp / "gpu_sweep"
     for where, device in ((cpu, "cpu"), (auto, "auto")):
         assert run_cli("runner", "-m", "variant=parameter", f"device={device}", NO_REPORT,
                        f"hydra.sweep.dir={where}").returncode == 0
     return {"outputs/multirun/<dir>": str(base), "OLD.csv": str(tmp / "OLD.csv"), "NEW.csv": str(tmp / "NEW.csv"),
             "dyn.csv": str(tmp / "dyn.csv"), "legacy.csv": str(tmp / "legacy.csv"),
-            "cpu_sweep/": str(cpu), "gpu_sweep/": str(auto), "diff.md": str(tmp / "diff.md")}
+            "cpu_sweep/": str(cpu), "gpu_sweep/": str(auto), "diff.md": str(tmp / "diff.md"),
+            "mine.yaml": str(mine)}
 
 
 def _strip_description(command: str) -> str:

@@ -41,9 +41,23 @@ def test_dynamo_vs_legacy_with_ignore_key(export_sweep, tmp_path, capsys):
             assert changed[(tensor, "export_role")] == (row.export_role, leg.loc[(variant, tensor), "export_role"])
     assert "export" not in {c["column"] for c in diff["changes"]}
     assert diff["only_in_old"] == [] and diff["only_in_new"] == []
-    code, out, _ = _compare(capsys, tmp_path / "onnx_dynamo.csv", tmp_path / "onnx_legacy.csv")
     half = len(table) // 2
+    code, out, _ = _compare(capsys, tmp_path / "onnx_dynamo.csv", tmp_path / "onnx_legacy.csv", "--no-align")
     assert code == 1 and f"{half} rows only in OLD; {half} rows only in NEW" in out
+    # without --ignore-key the two tables align on export by themselves, and the summary counts each transition
+    code, out, _ = _compare(capsys, tmp_path / "onnx_dynamo.csv", tmp_path / "onnx_legacy.csv")
+    lines = out.splitlines()
+    assert code == 1 and lines[0] == "aligned on everything but export: onnx_dynamo → onnx_legacy"
+    roles = {}
+    for (variant, tensor), row in dyn.iterrows():
+        new = leg.loc[(variant, tensor), "export_role"]
+        if row.export_role != new:
+            roles[(row.export_role, new)] = roles.get((row.export_role, new), 0) + 1
+    for (a, b), n in roles.items():
+        assert any(line.startswith(f"export_role: {a} → {b} — {n} row") for line in lines), (a, b, n, out)
+    assert lines[-1] == f"{len(diff['changes'])} changed cells in " \
+                        f"{len({(c['job'], c['tensor']) for c in diff['changes']})} rows; 0 rows only in OLD; " \
+                        f"0 rows only in NEW ({half} rows compared)"
 
 
 def test_environment_is_ignored_unless_asked_and_ignore_adds_columns(export_sweep, tmp_path, capsys):
@@ -68,9 +82,12 @@ def test_changed_outcome_is_reported_in_markdown(export_sweep, tmp_path, capsys)
     table = read_csv(export_sweep / "results.csv")
     table.loc[table.tensor == "my_param", "restored"] = "false"
     table.iloc[1:].to_csv(tmp_path / "edited.csv", index=False)
-    code, out, _ = _compare(capsys, export_sweep, tmp_path / "edited.csv", "--format", "markdown")
+    code, out, _ = _compare(capsys, export_sweep, tmp_path / "edited.csv", "--format", "markdown", "--cells")
     assert code == 1
     assert "| restored | true | false |" in out and "## Only in OLD" in out
+    changed = int((read_csv(export_sweep / "results.csv").iloc[1:].tensor == "my_param").sum())
+    code, out, _ = _compare(capsys, export_sweep, tmp_path / "edited.csv", "--format", "md")
+    assert code == 1 and f"| restored | true → false | {changed} |" in out and "| only in old |  | 1 |" in out
 
 
 @pytest.mark.parametrize("content,message", [

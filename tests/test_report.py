@@ -115,8 +115,10 @@ def test_sweep_writes_report_and_claim_expectations_drive_verdicts(tmp_path):
     row = claims.set_index("id").loc["onnx-my-tensor-constant"]
     assert row["where"] == "variant=seed_notebook, tensor=my_tensor, export=onnx_*"
     assert int(row["rows"]) + int(row["not_measured"]) == 2  # one my_tensor row per exporter
-    line = next(l for l in md.splitlines() if l.startswith("| onnx-my-tensor-constant |"))
-    assert f"| depends | {row['rows']} | {row['not_measured']} | {row['where']} | " in line
+    section = md.split('<a id="claim-onnx-my-tensor-constant"></a>', 1)[1].split("<a id=", 1)[0]
+    assert section.splitlines()[1] == "### onnx-my-tensor-constant — **depends**"
+    assert f"- about: the rows with `{row['where']}`" in section
+    assert f"- counts: {row['rows']} rows counted, {row['not_measured']} not measured" in section
 
     own = tmp_path / "mine.yaml"
     own.write_text("claims:\n"
@@ -192,3 +194,30 @@ def test_seed_experiment_leaves_no_claim_untested(tmp_path):
     for _, row in claims[claims.verdict == "depends"].iterrows():  # only swept options make a claim depend
         named = re.match(r"(?:holds|fails) for ([\w.]+)=", row.detail).group(1)
         assert named in OPTIONS or named in ("steps", "lr") or "." in named, row.detail
+
+
+def test_heatmap_shows_export_roles_per_exporter_and_an_error_as_an_error(tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    from runner.analysis.figure import CATEGORY
+    rows = []
+    for job, exporter, roles in (("a", "onnx_dynamo", ("initializer", "initializer")),
+                                 ("b", "onnx_legacy", ("error", "constant")),
+                                 ("c", "onnx_legacy", ("error", "")),      # t: not measured in job c
+                                 ("d", "none", ("", ""))):
+        for tensor, role in zip(("w", "t"), roles):
+            rows.append({"job": job, "export": exporter, "tensor": tensor, "export_role": role})
+    table = _table(rows)
+    labels, facts, shares = _shares(table)
+    assert facts[-2:] == ["role: onnx_dynamo", "role: onnx_legacy"]  # no column for export=none
+    cell = {(label, fact): share for label, row in zip(labels, shares) for fact, share in zip(facts, row)}
+    assert cell[("v / w", "role: onnx_dynamo")] == ("initializer", False)
+    assert cell[("v / w", "role: onnx_legacy")] == ("error", False)  # an error is shown, not counted as exported
+    assert cell[("v / t", "role: onnx_legacy")] == ("constant", True)  # one of its two jobs measured it
+    table.loc[(table.job == "b") & (table.tensor == "t"), "export_role"] = "folded"
+    table.loc[(table.job == "c") & (table.tensor == "t"), "export_role"] = "constant"
+    labels, facts, shares = _shares(table)
+    assert dict(zip(facts, shares[labels.index("v / t")]))["role: onnx_legacy"] == ("constant/folded", False)
+    pixels = np.asarray(Image.open(heatmap(table, tmp_path / "roles.png")).convert("RGB"))
+    assert (pixels == CATEGORY["error"]).all(axis=-1).sum() > 100  # the error cell's own colour

@@ -508,8 +508,8 @@ def judge(claim: Claim, table: pd.DataFrame, evidence: Optional[Evidence] = None
     positions = np.flatnonzero(counted)
     rows = Rows(ev, positions, passing)
     failing = positions[~passing]
-    shown = table.iloc[failing][[c for c in ("job", "tensor") if c in table]
-                                + [c for c in claim.expect if c not in ("job", "tensor") and c in table]]
+    shown = table.iloc[failing][[c for c in ("job", "variant", "tensor") if c in table]
+                                + [c for c in claim.expect if c not in ("job", "variant", "tensor") and c in table]]
     first = failing[0]
     found = ", ".join(f"{c}={ev.column(c).iat[first] or chr(34) * 2}" for c in claim.expect)
     label = " / ".join(str(table[c].iat[first]) for c in ("job", "tensor") if c in table)

@@ -1,7 +1,8 @@
 """The report's heat map, drawn with Pillow alone (matplotlib's own image library, without matplotlib).
 
 A PNG of the share of jobs in which each fact holds per (variant, tensor), on cividis, a neutral single-hue
-scale (these are facts, not passes and failures), with unmeasured cells grey, hatched and marked `n/a`.
+scale (these are facts, not passes and failures), with unmeasured cells grey, hatched and marked `n/a`;
+categorical columns (the export role per exporter) show the category itself, each in its own colour.
 Matplotlib took most of a report's time (importing it and laying out a few hundred texts); Pillow draws the
 same picture in a few milliseconds. The font is matplotlib's DejaVu Sans when installed, else Pillow's own.
 """
@@ -21,7 +22,14 @@ CIVIDIS = [(0, 34, 78), (26, 56, 111), (67, 78, 108), (97, 101, 111), (125, 124,
 NOT_MEASURED = (228, 228, 228)  # n/a cells
 HATCH = (160, 160, 160)
 CELL_W, CELL_H = 72, 26
-Share = Tuple[Optional[float], bool]  # (share of the jobs that measured it, or None; not measured in every job)
+Share = Tuple[object, bool]  # (share of the jobs that measured it, a category such as an export role, or None;
+#                              not measured in every job)
+# Categories (export roles), each its own colour (Okabe-Ito, told apart with colour-blindness), text on it.
+CATEGORY = {"initializer": (0, 114, 178), "constant": (230, 159, 0), "folded": (86, 180, 233), "input": (0, 158, 115),
+            "absent": (255, 255, 255), "parameter": (0, 114, 178), "buffer": (0, 158, 115),
+            "constant_tensor": (230, 159, 0), "error": (213, 94, 0)}
+MIXED = (204, 121, 167)  # jobs disagree (`a/b`)
+OTHER = (240, 228, 66)
 
 
 def colour(share: float) -> Tuple[int, int, int]:
@@ -73,7 +81,8 @@ def draw(labels: Sequence[str], facts: Sequence[str], shares: List[List[Share]],
     bottom = int(slant * math.sin(math.radians(angle))) + 24
     grid_w, grid_h = CELL_W * len(facts), CELL_H * len(labels)
     title = "tensor facts per (variant, tensor): share of the jobs that measured each"
-    subtitle = "n/a (grey, hatched) = not measured; * = not measured in every job"
+    subtitle = ("n/a (grey, hatched) = not measured; * = not measured in every job; "
+                "role: <exporter> = the export role (error: the exporter failed)")
     bar_h = min(max(grid_h, 120), 260)
     width = int(max(left + grid_w + 110, _width(normal, title) + 20))
     height = top + max(grid_h + bottom, bar_h + 10)
@@ -93,6 +102,16 @@ def draw(labels: Sequence[str], facts: Sequence[str], shares: List[List[Share]],
                 image.paste(hatch, (x, y))
                 if annotate:
                     pen.text((x + CELL_W / 2, y + CELL_H / 2), "n/a", font=small, fill=(64, 64, 64), anchor="mm")
+                continue
+            if isinstance(share, str):
+                fill = MIXED if "/" in share else CATEGORY.get(share, OTHER)
+                pen.rectangle([x, y, x + CELL_W - 1, y + CELL_H - 1], fill=fill)
+                text = share + ("*" if incomplete else "")
+                while _width(small, text) > CELL_W - 6 and len(text) > 2:
+                    text = text[:-2] + "…"
+                dark = sum(fill) < 400
+                pen.text((x + CELL_W / 2, y + CELL_H / 2), text, font=small, anchor="mm",
+                         fill="white" if dark else "black")
                 continue
             pen.rectangle([x, y, x + CELL_W - 1, y + CELL_H - 1], fill=colour(share))
             if annotate:

@@ -1,27 +1,29 @@
 """`python -m runner.report SWEEP_DIR`: a self-contained, reproducible report of a sweep.
 
-Writes report.md, report.html, outcomes.png and claims.csv into the sweep
-directory. Reads only the table and Hydra's multirun.yaml: no torch, and
+Writes report.md, report.html (one self-contained page: runner/analysis/reportpage.py),
+outcomes.png and claims.csv into the sweep directory, or --out DIR. Reads only the table and Hydra's multirun.yaml: no torch, and
 Pillow just for the figure (runner/analysis/figure.py).
 """
 from __future__ import annotations
 
 import argparse
-import html
 import re
 import subprocess
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
 import pandas as pd
+import yaml
 
 from runner import CONFIG_DIR, PROJECT_ROOT, __version__
 from runner.analysis.claims import VERDICTS, Evidence, judge_all, load_claims, verdict_frame
 from runner.table.collect import collect
 from runner.analysis.figure import draw
-from runner.analysis.markdown import html_table, md_table
+from runner.analysis.browser import BrowserError, find_chromium, screenshot
+from runner.analysis.compare import DEFAULT_IGNORED, compare, load, render
+from runner.analysis.reportpage import Page, render_html, render_md
 from runner.schema import GROUPS
 from runner.analysis.command import sweep_command
 from runner.table.columns import ENVIRONMENT_COLUMNS, NOT_MEASURED_VALUES
@@ -34,15 +36,14 @@ OUTCOMES = ["in_parameters", "in_buffers", "listed_as", "in_state_dict", "grad",
             "leaf_after_update", "grad_after_zero_grad", "grad_accumulates", "follows_dtype", "follows_device",
             "restored", "export_role"]
 # Facts shown in the figure: name -> (column, the values that count as true). A cell that is empty, or holds
-# `error`, was not measured in that row.
-EXPORTED_ROLES = ("parameter", "buffer", "constant_tensor", "initializer", "constant", "input", "folded")
+# `error`, was not measured in that row. Export roles are no yes/no fact (an initializer is not a baked
+# constant): one column of categories per exporter, `role: <exporter>`, where `error` shows as an error.
 HEATMAP = {
     "in_parameters": ("in_parameters", ("true",)), "in_buffers": ("in_buffers", ("true",)),
     "in_state_dict": ("in_state_dict", ("true",)), "gets grad": ("grad", ("nonzero",)),
     "updated": ("updated", ("true",)), "leaf after update": ("leaf_after_update", ("true",)),
     "grad accumulates": ("grad_accumulates", ("true",)), "follows_dtype": ("follows_dtype", ("true",)),
     "follows_device": ("follows_device", ("true",)), "restored": ("restored", ("true",)),
-    "in export": ("export_role", EXPORTED_ROLES),
 }
 CHECKPOINT_PREFIX = "restored_"  # further round trips (restored_safetensors, ...): shown like `restored`
 
@@ -54,6 +55,7 @@ class Report:
     figure: Optional[Path]
     claims: Path
     verdicts: pd.DataFrame
+    about: set = field(default_factory=set)  # ids of the claims this sweep is about (the rest: about others)
 
 
 def git_commit() -> str:
@@ -122,6 +124,30 @@ def outcome_matrix(table: pd.DataFrame, outcome: str, groups: Sequence[str]) -> 
     return pd.DataFrame(records, columns=["variant", "tensor"] + columns)
 
 
+def _export_roles(table: pd.DataFrame, keys: list, order: list) -> Dict[str, Dict[tuple, tuple]]:
+    """Per exporter that ran, per (variant, tensor): (the role, or `a/b` when jobs disagree, or None where no
+    job of that exporter measured it; whether some of its jobs did not). `error` is a role here: the
+    exporter failed, which is what a reader must see, not a hatched gap."""
+    if "export_role" not in table or "export" not in table:
+        return {}
+    found: Dict[str, Dict[tuple, list]] = {}
+    for key, exporter, role in zip(keys, table["export"].tolist(), table["export_role"].tolist()):
+        if exporter in ("", "none"):
+            continue
+        found.setdefault(exporter, {}).setdefault(key, []).append(role)
+    result = {}
+    for exporter in sorted(found):
+        cells = {}
+        for key in order:
+            roles = found[exporter].get(key, [])
+            measured = [r for r in roles if r != ""]
+            text = "/".join(sorted(set(measured))) or None
+            cells[key] = (text, len(measured) < len(roles) or not roles)
+        if any(text is not None for text, _ in cells.values()):
+            result[exporter] = cells
+    return result
+
+
 def _shares(table: pd.DataFrame) -> tuple:
     """(row labels, fact names, shares): per (variant, tensor) and fact, the share of the jobs that measured it
     in which it is true (None: no job measured it), and whether some jobs did not measure it."""
@@ -142,7 +168,12 @@ def _shares(table: pd.DataFrame) -> tuple:
                 cell[0] += value in true_values
     shares = [[(c[0] / c[1] if c[1] else None, c[1] < c[2]) for c in (counts[n][k] for n in facts)]
               for k in order]
-    return [f"{v} / {t}" for v, t in order], list(facts), shares
+    names = list(facts)
+    for exporter, roles in _export_roles(table, keys, order).items():
+        names.append(f"role: {exporter}")
+        for row, key in zip(shares, order):
+            row.append(roles[key])
+    return [f"{v} / {t}" for v, t in order], names, shares
 
 
 def heatmap(table: pd.DataFrame, path: Path) -> Optional[Path]:
@@ -152,22 +183,52 @@ def heatmap(table: pd.DataFrame, path: Path) -> Optional[Path]:
     return draw(labels, facts, shares, path)
 
 
-def _claims_table(claims: pd.DataFrame) -> pd.DataFrame:
-    """What the report shows of claims.csv: the verdict with its counts and filter, then the text."""
-    shown = claims.rename(columns={"rows": "rows counted", "not_measured": "not measured"})
-    return shown[["id", "verdict", "rows counted", "not measured", "where", "expect", "detail", "statement",
-                  "source"]]
+def about_this_sweep(verdict, evidence: Evidence) -> bool:
+    """Whether a claim is about this sweep: decided by its rows, or untested although rows match it and every
+    column it names was measured somewhere (its rows failed or were left unmeasured). A claim no row matches,
+    or one on a stage this sweep never ran (its columns empty in every row), is about other sweeps."""
+    if verdict.verdict != "untested":
+        return True
+    if not verdict.not_measured:
+        return False
+    claim = verdict.claim
+    for name in list(claim.where) + [k for u in claim.exclusions for k in u] + list(claim.expect):
+        column = evidence.column(name)
+        if column is None:
+            return False
+        if not evidence.always_measured(name) and not (column.ne("") & ~column.isin(NOT_MEASURED_VALUES)).any():
+            return False
+    return True
 
 
-def write_report(sweep_dir: Path, claim_files: Optional[Sequence[Path]] = None) -> Report:
+def preset_claims(sweep_dir: Path) -> Optional[List[Path]]:
+    """The claim files the sweep's preset named (hydra.callbacks.sweep_table.claims in its multirun.yaml), or
+    None when it named none (then every file of conf/claims is judged)."""
+    meta = Path(sweep_dir) / "multirun.yaml"
+    try:
+        hydra = (yaml.safe_load(meta.read_text()) or {}).get("hydra", {}) if meta.is_file() else {}
+    except yaml.YAMLError:
+        return None
+    names = ((hydra.get("callbacks") or {}).get("sweep_table") or {}).get("claims")
+    return [DEFAULT_CLAIMS / f"{name}.yaml" for name in names] if names else None
+
+
+def write_report(sweep_dir: Path, claim_files: Optional[Sequence[Path]] = None, out_dir: Optional[Path] = None,
+                 against: Optional[Path] = None) -> Report:
+    """Judge the claims, draw the heat map and write report.md, report.html, outcomes.png and claims.csv
+    into out_dir (default: the sweep directory); `against`: a table to compare this sweep with."""
     sweep_dir = Path(sweep_dir)
+    out_dir = Path(out_dir) if out_dir is not None else sweep_dir
+    out_dir.mkdir(parents=True, exist_ok=True)
     table_path = sweep_dir / RESULTS_FILE
     table = read_table(table_path) if table_path.is_file() else collect(sweep_dir).table
-    claim_files = sorted(DEFAULT_CLAIMS.glob("*.yaml")) if claim_files is None else list(claim_files)
+    if claim_files is None:
+        claim_files = preset_claims(sweep_dir) or sorted(DEFAULT_CLAIMS.glob("*.yaml"))
+    claim_files = list(claim_files)
     evidence = Evidence(table)
     verdicts = judge_all(load_claims(claim_files), table)
     claims = verdict_frame(verdicts)
-    claims_path = sweep_dir / "claims.csv"
+    claims_path = out_dir / "claims.csv"
     claims.to_csv(claims_path, index=False)
 
     measured = table[table["status"].isin(RAN)] if "status" in table else table
@@ -176,7 +237,7 @@ def write_report(sweep_dir: Path, claim_files: Optional[Sequence[Path]] = None) 
     jobs = table.drop_duplicates("job")
     status = jobs["status"].value_counts().to_dict()
     command = sweep_command(sweep_dir)
-    figure = heatmap(measured, sweep_dir / "outcomes.png") if len(measured) else None
+    figure = heatmap(measured, out_dir / "outcomes.png") if len(measured) else None
     option_frame = pd.DataFrame([(g, ", ".join(v)) for g, v in options.items()],
                                 columns=["option", "values in this sweep"])
     not_ok = jobs[jobs["status"] != "ok"][["job", "status", "reason"]]
@@ -188,70 +249,64 @@ def write_report(sweep_dir: Path, claim_files: Optional[Sequence[Path]] = None) 
                 matrix = outcome_matrix(measured, o, groups)
                 if matrix is not None:
                     matrices[o] = matrix
-    counts = claims["verdict"].value_counts().to_dict()
-    summary = (f"{len(jobs)} jobs ({', '.join(f'{n} {s}' for s, n in sorted(status.items()))}), "
-               f"{len(table)} rows; claims: " + ", ".join(f"{counts.get(v, 0)} {v}" for v in VERDICTS))
-    reference = (f"Column reference: `{COLUMN_REFERENCE}` in the tensorprobe repository (what each column means, "
-                 "its values, which stage fills it).")
     verdict_rules = ("A claim counts only rows that measured what it expects (rows of jobs that did not run, "
-                     "cells left empty by a failed stage and `error` cells are *not measured*): `holds` = every "
-                     "counted row matches; `refuted` = some do not (the detail names the tensor property that "
-                     "separates them when one does); `depends` = the swept options alone decide; `untested` = "
+                     "cells left empty by a failed stage and error cells are not measured): holds = every "
+                     "counted row matches; refuted = some do not (the detail names the tensor property that "
+                     "separates them when one does); depends = the swept options alone decide; untested = "
                      "no row counted (the detail says why).")
-    claims_shown = _claims_table(claims)
-
-    md = ["# tensorprobe report", "", summary, "", reference, "", "## Reproduce", "", "```bash", command, "```", "",
-          "## Environment", "", md_table(environment(table)), "", "## Sweep", "", md_table(option_frame), ""]
-    if len(not_ok):
-        md += ["Jobs that did not run to the end:", "", md_table(not_ok), ""]
-    md += ["## Claims", "", verdict_rules, "", md_table(claims_shown), ""]
-    if figure:
-        md += ["## Outcomes at a glance", "", f"![outcomes]({figure.name})", ""]
-    md += ["## Outcomes", "", "Each table shows one outcome per (variant, tensor); columns are only the "
-           "swept options that change it; `n/a`: not measured.", ""]
-    for outcome, matrix in matrices.items():
-        md += [f"### {outcome}", "", md_table(matrix), ""]
-    md_path = sweep_dir / "report.md"
-    md_path.write_text("\n".join(md) + "\n", encoding="utf-8")
-
-    esc = html.escape
-    parts = [f"<h1>tensorprobe report</h1><p>{esc(summary)}</p>",
-             f"<p>Column reference: <code>{esc(COLUMN_REFERENCE)}</code> in the tensorprobe repository (what each "
-             "column means, its values, which stage fills it).</p>",
-             f"<h2>Reproduce</h2><pre>{esc(command)}</pre>",
-             f"<h2>Environment</h2>{html_table(environment(table))}", f"<h2>Sweep</h2>{html_table(option_frame)}"]
-    if len(not_ok):
-        parts.append(f"<p>Jobs that did not run to the end:</p>{html_table(not_ok)}")
-    rules = esc(verdict_rules).replace("`", "").replace("*", "")
-    parts.append(f"<h2>Claims</h2><p>{rules}</p>{html_table(claims_shown)}")
-    if figure:
-        parts.append(f'<h2>Outcomes at a glance</h2><img src="{esc(figure.name)}" alt="outcomes heat map">')
-    parts.append("<h2>Outcomes</h2>")
-    parts += [f"<h3>{esc(o)}</h3>{html_table(m)}" for o, m in matrices.items()]
-    style = ("body{font-family:sans-serif;margin:2em}table.t{border-collapse:collapse;font-size:13px}"
-             "table.t td,table.t th{border:1px solid #ccc;padding:2px 6px;vertical-align:top}"
-             "pre{background:#f4f4f4;padding:6px}")
-    html_path = sweep_dir / "report.html"
-    html_path.write_text(f"<!doctype html><html><head><meta charset='utf-8'><title>tensorprobe report</title>"
-                         f"<style>{style}</style></head><body>{''.join(parts)}</body></html>\n", encoding="utf-8")
-    return Report(md_path, html_path, figure, claims_path, claims)
+    comparison = None
+    if against is not None:
+        diff = compare(load(against), table, DEFAULT_IGNORED, align=True)
+        comparison = [f"{against} (OLD) against this sweep (NEW)"] + render(diff, "text").splitlines()
+    about = {v.claim.id for v in verdicts if about_this_sweep(v, evidence)}
+    page = Page(jobs=len(jobs), rows=len(table), status=status, environment=environment(table), options=option_frame,
+                verdicts=verdicts, claim_files=[Path(f).name for f in claim_files], command=command, not_ok=not_ok,
+                matrices=matrices, figure=figure, verdict_rules=verdict_rules,
+                column_reference=(f"Column reference: {COLUMN_REFERENCE} in the tensorprobe repository (what each "
+                                  "column means, its values, which stage fills it)."),
+                job_keys=sorted(set(table["job"])), comparison=comparison,
+                about=about)
+    md_path = out_dir / "report.md"
+    md_path.write_text(render_md(page, figure.name if figure else None), encoding="utf-8")
+    html_path = out_dir / "report.html"
+    html_path.write_text(render_html(page), encoding="utf-8")
+    return Report(md_path, html_path, figure, claims_path, claims, about)
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m runner.report", description=__doc__.splitlines()[0])
     parser.add_argument("sweep_dir", type=Path, help="a sweep directory (holds results.csv or job directories)")
     parser.add_argument("--claims", type=Path, nargs="+", metavar="FILE",
-                        help=f"claim files (default: {DEFAULT_CLAIMS}/*.yaml)")
+                        help=f"claim files (default: those the sweep's preset named, else {DEFAULT_CLAIMS}/*.yaml)")
+    parser.add_argument("--out", type=Path, metavar="DIR",
+                        help="write the report here and keep the sweep's own report (default: the sweep directory)")
+    parser.add_argument("--against", type=Path, metavar="OTHER",
+                        help="a results.csv or sweep directory to compare this sweep with (a Comparison section)")
+    parser.add_argument("--screenshot", action="store_true",
+                        help="also write report.png, the page as headless Chromium shows it at 1400 px")
     args = parser.parse_args(argv)
+    if args.screenshot and find_chromium() is None:
+        print("tensorprobe: error: --screenshot needs Chromium (chromium or chromium-browser on PATH; "
+              "Debian: apt-get install chromium)", file=sys.stderr)
+        return 2
     try:
-        report = write_report(args.sweep_dir, args.claims)
+        report = write_report(args.sweep_dir, args.claims, args.out, args.against)
     except TableError as exc:
         print(f"tensorprobe: error: {exc}", file=sys.stderr)
         return 2
-    counts = report.verdicts["verdict"].value_counts().to_dict()
+    shown = report.verdicts[report.verdicts["id"].isin(report.about)]
+    counts = shown["verdict"].value_counts().to_dict()
+    others = len(report.verdicts) - len(shown)
     print(f"report: {report.markdown} (and {report.html.name}, {report.claims.name}"
           f"{', ' + report.figure.name if report.figure else ''}); claims: "
-          + ", ".join(f"{counts.get(v, 0)} {v}" for v in VERDICTS))
+          + ", ".join(f"{counts.get(v, 0)} {v}" for v in VERDICTS)
+          + (f" ({others} more about rows or stages this sweep does not have)" if others else ""))
+    if args.screenshot:
+        try:
+            print(f"screenshot: {screenshot(report.html, report.html.with_suffix('.png'))}")
+        except BrowserError as exc:
+            print(f"tensorprobe: error: {exc}", file=sys.stderr)
+            return 2
     return 0
 
 
