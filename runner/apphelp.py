@@ -18,8 +18,7 @@ from pathlib import Path
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
-NOT_GROUPS = {"hydra": "Hydra's own settings (--hydra-help)",
-              "claims": "claim files for python -m runner.report --claims FILE"}
+NOT_GROUPS = ("hydra", "claims")  # Hydra's own settings (--hydra-help); claim files, listed apart
 ADDED_WITH_PLUS = {"experiment"}  # not in the defaults list: +experiment=NAME
 
 
@@ -48,10 +47,9 @@ def groups_text(config_dir=None) -> str:
         lines.append(f"{name}: {options}")
         if folder.name in GROUP_HELP:
             lines.append(f"    {GROUP_HELP[folder.name]}")
-    for name, why in NOT_GROUPS.items():
-        if (root / name).is_dir() and name != "hydra":
-            files = ", ".join(sorted(f"conf/{name}/{p.name}" for p in (root / name).glob("*.yaml")))
-            lines.append(f"(not a group) {files}: {why}")
+    claims = ", ".join(sorted(f"conf/claims/{p.name}" for p in (root / "claims").glob("*.yaml")))
+    if claims:
+        lines.append(f"(not a group) {claims}: claim files for python -m runner.report --claims FILE")
     return "\n".join(lines)
 
 
@@ -75,5 +73,5 @@ def render_help(config_dir: str) -> str:
         help_cfg = cfg.hydra.help
         task_cfg = OmegaConf.masked_copy(cfg, [k for k in cfg if k != "hydra"])
         template = string.Template(help_cfg.template)
-        return template.safe_substitute(APP_CONFIG_GROUPS="", CONFIG=OmegaConf.to_yaml(task_cfg),
+        return template.safe_substitute(CONFIG=OmegaConf.to_yaml(task_cfg),
                                         HYDRA_CONFIG_GROUPS="(see --hydra-help)", FLAGS_HELP="(see --hydra-help)")

@@ -183,7 +183,7 @@ GROUP_HELP = {  # what each config group chooses (python -m runner --help)
     "optimizer": "torch.optim class (_target_) and its keywords (optimizer.lr), used by update=optimizer",
     "update": "optimizer | data (p.data -= lr*grad) | no_grad | inplace (raises on leaves) | rebind (setattr)",
     "device": "cpu | cuda | mps | auto (an unavailable device is recorded as status=skipped)",
-    "export": "none | torch_export | onnx_dynamo | onnx_legacy (export.* keys: opset_version, dynamo, ...)",
+    "export": "none | torch_export | onnx_dynamo | onnx_legacy (export.* keys: opset_version, optimize, do_constant_folding, verify, provenance_budget_s, ...)",
     "experiment": "presets added with a plus: +experiment=audit (findings and a CI exit code), "
                   "+experiment=seeds (the reference claims)",
 }
