@@ -185,7 +185,8 @@ def compose_job(lines: Sequence[str]):
     finally:
         if outer is not None:
             GlobalHydra.instance().initialize(outer)
-    choices = {g: str(cfg.hydra.runtime.choices[g]) for g in GROUPS}
+    from runner.job.identity import job_choices
+    choices = job_choices(cfg.hydra.runtime.choices)
     task = list(cfg.hydra.overrides.task)
     with open_dict(cfg):
         del cfg["hydra"]

@@ -153,6 +153,27 @@ class LifecycleConfig:
     compile_backend: CompileBackend = CompileBackend.eager
 
 
+class DistMode(Enum):
+    """How the distributed stage wraps the module on its own local ranks (conf/distributed/)."""
+    none = "none"
+    ddp = "ddp"
+    fsdp2 = "fsdp2"
+
+
+@dataclass
+class DistributedConfig:
+    """The distributed stage (issue 24): `world_size` spawned processes, gloo on 127.0.0.1, each rank
+    building the module with seed + rank. `none` runs nothing, so such a job keeps its key and hash."""
+    mode: DistMode = DistMode.none
+    world_size: int = 2                  # local processes (ranks), >= 2
+    timeout_s: float = 120.0             # after this, every rank is killed and the cells say why
+    find_unused_parameters: bool = False  # ddp only
+    static_graph: bool = False           # ddp only
+    forward_sync_buffers: bool = True    # ddp only: broadcast buffers from rank 0 at each forward
+                                         # (passed as broadcast_buffers where the running torch lacks this name)
+    reshard_after_forward: Optional[bool] = None  # fsdp2 only (None: fully_shard's default)
+
+
 @dataclass
 class Config:
     """The whole job. Top-level keys besides the groups are listed here, and only these are accepted."""
@@ -172,10 +193,14 @@ class Config:
     lifecycle: LifecycleConfig = field(default_factory=LifecycleConfig, metadata={
         "help": "opt-in stages: lifecycle.meta_init, lifecycle.strict_false, lifecycle.compile (true/false), "
                 "lifecycle.compile_backend (eager|aot_eager|inductor)"})
+    distributed: DistributedConfig = field(default_factory=DistributedConfig)
     dry_run: bool = field(default=False, metadata={"help": "list the jobs (key, config hash) and run nothing"})
 
 
 GROUPS = ("variant", "optimizer", "update", "device", "export")
+# Groups added later whose default option is left out of a job's key (and its node out of the config hash),
+# so the tables and resumable sweeps made before the group existed keep their keys.
+OPTIONAL_GROUPS = {"distributed": "none"}
 PLAIN_KEYS = ("seed", "steps", "lr", "move_to", "checkpoint")  # top-level keys that are part of a job's identity
 GROUP_HELP = {  # what each config group chooses (python -m runner --help)
     "variant": "the module under test: your own (variant=model variant.model._target_=...), generic tensor "
@@ -184,6 +209,9 @@ GROUP_HELP = {  # what each config group chooses (python -m runner --help)
     "update": "optimizer | data (p.data -= lr*grad) | no_grad | inplace (raises on leaves) | rebind (setattr)",
     "device": "cpu | cuda | mps | auto (an unavailable device is recorded as status=skipped)",
     "export": "none | torch_export | onnx_dynamo | onnx_legacy (export.* keys: opset_version, optimize, do_constant_folding, verify, provenance_budget_s, ...)",
+    "distributed": "none | ddp | fsdp2: train on distributed.world_size local ranks (gloo) and measure which "
+                   "tensors stay equal across them (distributed.* keys: timeout_s, find_unused_parameters, "
+                   "static_graph, forward_sync_buffers, reshard_after_forward)",
     "experiment": "presets added with a plus: +experiment=audit (findings and a CI exit code), "
-                  "+experiment=seeds (the reference claims)",
+                  "+experiment=seeds (the reference claims), +experiment=lifecycle, +experiment=distributed",
 }

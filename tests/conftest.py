@@ -18,10 +18,9 @@ from omegaconf import open_dict
 from runner.app import CONFIG_DIR
 from runner.configstore import register_configs
 from runner.errors import describe_exception
-from runner.job.identity import identify
+from runner.job.identity import identify, job_choices
 from runner.job.task import optimizer_factory
 from runner.job.validate import typed_config
-from runner.schema import GROUPS
 
 ROOT = Path(__file__).resolve().parent.parent
 NO_REPORT = "hydra.callbacks.sweep_table.report=false"
@@ -37,7 +36,7 @@ def compose_config(overrides=(), config_dir=CONFIG_DIR):
 def task_config(overrides=()):
     """(config without hydra, choices, override lines), as a job receives them."""
     cfg = compose_config(overrides)
-    choices = {g: str(cfg.hydra.runtime.choices[g]) for g in GROUPS}
+    choices = job_choices(cfg.hydra.runtime.choices)
     lines = list(cfg.hydra.overrides.task)
     with open_dict(cfg):
         del cfg["hydra"]

@@ -16,7 +16,7 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.override_parser.types import Override
 from omegaconf import DictConfig, OmegaConf
 
-from runner.schema import GROUPS, PLAIN_KEYS, Config, LifecycleConfig
+from runner.schema import GROUPS, OPTIONAL_GROUPS, PLAIN_KEYS, Config, DistributedConfig, LifecycleConfig
 
 NOT_IDENTITY = ("dry_run",)  # keys that change how a sweep runs, not what a job is
 PLAIN_DEFAULTS = {f.name: f.default for f in fields(Config) if f.name in PLAIN_KEYS}
@@ -47,6 +47,7 @@ def job_key(choices: Mapping[str, str], plain: Mapping[str, Any], override_parts
     `steps=1` typed out and the default give one key.
     """
     parts = [f"{g}={choices[g]}" for g in GROUPS]
+    parts += [f"{g}={choices[g]}" for g, default in OPTIONAL_GROUPS.items() if choices.get(g, default) != default]
     parts += [f"{k}={render(plain[k])}" for k in PLAIN_KEYS if plain[k] != PLAIN_DEFAULTS[k]]
     parts += list(override_parts)
     return ",".join(sorted(set(parts)))
@@ -64,7 +65,7 @@ def override_parts(cfg: DictConfig, overrides: Sequence[Override]) -> List[str]:
     parts = []
     for o in overrides:
         key = o.key_or_group
-        if o.is_hydra_override() or key in GROUPS or key in PLAIN_KEYS or key in NOT_IDENTITY:
+        if o.is_hydra_override() or key in GROUPS or key in OPTIONAL_GROUPS or key in PLAIN_KEYS or key in NOT_IDENTITY:
             continue
         if o.is_delete():
             parts.append(f"~{key}")
@@ -84,7 +85,7 @@ _ABSENT = object()
 def resolved_config(cfg: DictConfig) -> Dict[str, Any]:
     """The job's config as plain data, interpolations resolved, without the hydra node and the keys
     that are not part of a job's identity: what config_hash hashes. An opt-in node left at its
-    defaults (`lifecycle`) is left out too, so jobs that enable nothing keep the hashes they had
+    defaults (`lifecycle`, `distributed=none`) is left out too, so jobs that enable nothing keep the hashes they had
     before the node existed (resume still finds their results)."""
     out = {k: OmegaConf.to_container(cfg[k], resolve=True) if OmegaConf.is_config(cfg[k]) else cfg[k]
            for k in cfg if k != "hydra" and k not in NOT_IDENTITY}
@@ -101,12 +102,20 @@ def _plain(value: Any) -> Any:
     return value.name if isinstance(value, Enum) else value
 
 
-OPT_IN_DEFAULTS = {"lifecycle": _plain(asdict(LifecycleConfig()))}
+OPT_IN_DEFAULTS = {"lifecycle": _plain(asdict(LifecycleConfig())), "distributed": _plain(asdict(DistributedConfig()))}
+
+
+def job_choices(choices: Mapping[str, Any]) -> Dict[str, str]:
+    """The group choices a job is named by: every group, and the optional ones (their default where a
+    config predates them)."""
+    out = {g: str(choices[g]) for g in GROUPS}
+    out.update({g: str(choices.get(g) or default) for g, default in OPTIONAL_GROUPS.items()})
+    return out
 
 
 def identify(cfg: DictConfig, choices: Mapping[str, Any], task_overrides: Sequence[str]) -> JobIdentity:
     """JobIdentity from a job's config (without its hydra node), its group choices and its override lines."""
-    choices = {g: str(choices[g]) for g in GROUPS}
+    choices = job_choices(choices)
     plain = {k: cfg[k] for k in PLAIN_KEYS}
     parts = override_parts(cfg, parse(task_overrides))
     return JobIdentity(job_key(choices, plain, parts), choices, config_hash(resolved_config(cfg)))

@@ -117,6 +117,9 @@ def run_job(cfg: Config, ident: JobIdentity, output_dir: Path,
         stages.append(checkpoint_round_trips(module, refs, fresh))
     stages.append(export_outcomes(module, refs, inputs.args, inputs.kwargs, cfg.export, output_dir))
     stages.extend(lifecycle_stages(cfg, module, refs, device, inputs))
+    if cfg.distributed.mode.value != "none":  # imported only then: other jobs pay nothing
+        from runner.probes.distributed import distributed_outcomes
+        stages.append(distributed_outcomes(cfg, refs, device, make_module))
     for stage in stages:
         for path, cols in stage.items():
             rows[path].update(cols)

@@ -18,7 +18,8 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from runner.errors import ConfigError, allowed_keys, exception_text
-from runner.schema import AttributeConfig, CompileBackend, Config, Exporter, InputConfig, Kind, Via
+from runner.schema import (AttributeConfig, CompileBackend, Config, DistMode, DistributedConfig, Exporter, InputConfig,
+                           Kind, Via)
 
 _ONNX_ONLY = ("opset_version", "do_constant_folding", "export_params")
 _EXPORTER_ONLY = {
@@ -214,7 +215,27 @@ def check_config(cfg: Config, variant_file: str = "variant") -> None:
             raise ConfigError(f"export.{key}", f"does not apply to exporter {cfg.export.exporter.value}; "
                               f"allowed with: {allowed}")
     check_lifecycle(cfg)
+    check_distributed(cfg)
     check_plain_keys(cfg)
+
+
+_DIST_ONLY = {"find_unused_parameters": "ddp", "static_graph": "ddp", "forward_sync_buffers": "ddp",
+              "reshard_after_forward": "fsdp2"}
+
+
+def check_distributed(cfg: Config) -> None:
+    """distributed.*: a world of >= 2 ranks, a positive timeout, and no option of the other wrapper."""
+    d, defaults = cfg.distributed, DistributedConfig()
+    if d.mode is DistMode.none:
+        return
+    if d.world_size < 2:
+        raise ConfigError("distributed.world_size", f"{d.world_size} ranks cannot disagree; allowed: an int >= 2")
+    if not d.timeout_s > 0:
+        raise ConfigError("distributed.timeout_s", f"{d.timeout_s} is not positive; allowed: seconds > 0 (default 120)")
+    for key, mode in _DIST_ONLY.items():
+        if mode != d.mode.value and getattr(d, key) != getattr(defaults, key):
+            raise ConfigError(f"distributed.{key}", f"does not apply to distributed={d.mode.value}; "
+                              f"allowed with: distributed={mode}")
 
 
 def check_lifecycle(cfg: Config) -> None:

@@ -20,10 +20,11 @@ from hydra.core.override_parser.types import Override, OverrideType
 from omegaconf import DictConfig, OmegaConf
 
 from runner.errors import ConfigError
-from runner.job.identity import (NOT_IDENTITY, config_hash, job_key, override_parts, resolved_config)
+from runner.job.identity import (NOT_IDENTITY, config_hash, job_choices, job_key, override_parts,
+                                 resolved_config)
 from runner.job.targets import check_job_targets
 from runner.job.validate import check_plain_keys, typed_config
-from runner.schema import GROUPS, PLAIN_KEYS
+from runner.schema import PLAIN_KEYS
 from runner.sweep.fastcompose import FastSweepConfigLoader, split_task_config
 
 PLAIN = tuple(PLAIN_KEYS) + tuple(NOT_IDENTITY)
@@ -88,7 +89,7 @@ class Planner:
                 if exc.where.split(".")[0] not in PLAIN:
                     error = exc
             plain = {k: cfg._get_node(k) for k in PLAIN if k in cfg}
-            shape = _Shape({g: str(choices[g]) for g in GROUPS}, override_parts(cfg, rest),
+            shape = _Shape(job_choices(choices), override_parts(cfg, rest),
                            resolved_config(cfg), plain, error, not _interpolates(cfg))
             if self._count_rows and error is None:
                 from runner.sweep.dryrun import expected_rows

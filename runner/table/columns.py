@@ -51,6 +51,15 @@ EXTRA_COLUMNS = [
     "compile_recompiles_rebind",   # lifecycle.compile: frames dynamo compiled because of that rebind
     "compiled_state_dict_key",  # lifecycle.compile: the compiled wrapper's state_dict key for it (_orig_mod.<path>)
     "compile_error",          # lifecycle.compile: exceptions of those runs, `inplace:`/`rebind:`/`control:` prefixed
+    "distributed",       # the distributed group's choice: none | ddp | fsdp2 (ranks: distributed.world_size)
+    "dist_wrapped_as",   # distributed: what the slot holds right after wrapping, on each rank: dtensor | tensor
+    "dist_equal_at_start",  # distributed: bitwise equal on all ranks right after wrapping, before any forward
+    "dist_equal_in_forward",  # distributed: equal on all ranks as the module's forward sees it at entry on the last
+                              # step (after DDP's buffer broadcast); empty while the slot holds a DTensor
+    "dist_grad_equal",   # distributed: .grad equal on all ranks after the last backward, before the update
+                         # (false: only some ranks have one; empty: none has)
+    "dist_equal_after_step",  # distributed: equal on all ranks after the last update
+    "dist_error",        # distributed: the ranks' exceptions, a rank's death or the timeout (one line per job)
     "resolved_device",   # the torch device the job ran on (device=auto resolves here)
     "export_file",       # the artifact written into the job directory
     "export_seconds",    # wall time of the export stage: copy, export call, locating, verifying
@@ -92,5 +101,7 @@ VALUES = {
     "strict_false_as_parameter": STRICT_FALSE, "strict_false_as_buffer": STRICT_FALSE,
     "strict_false_as_nonpersistent": STRICT_FALSE, "strict_false_as_tensor": STRICT_FALSE,
     "compile_sees_inplace": BOOL, "compile_sees_rebind": BOOL, "compile_recompiles_inplace": INT,
-    "compile_recompiles_rebind": INT,
+    "compile_recompiles_rebind": INT, "distributed": ("none", "ddp", "fsdp2"),
+    "dist_wrapped_as": ("dtensor", "tensor"), "dist_equal_at_start": BOOL, "dist_equal_in_forward": BOOL,
+    "dist_grad_equal": BOOL, "dist_equal_after_step": BOOL,
 }
