@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
 from runner import schema
-from runner.schema import GROUPS, Config
+from runner.schema import GROUPS, OPTIONAL_GROUPS, Config
 from runner.table.columns import COLUMNS, FLOAT, INT, VALUES
 
 OPEN_GROUPS = ("variant", "optimizer")  # their dotted keys are the module's / optimizer's own keywords
@@ -70,7 +70,7 @@ def check_value(column: str, value: object) -> Optional[str]:
         if text == "":
             continue
         allowed = VALUES.get(column)
-        if allowed is None and column in GROUPS:
+        if allowed is None and (column in GROUPS or column in OPTIONAL_GROUPS):
             allowed = tuple(group_options(column)) or None
         if allowed is None:
             continue

@@ -15,6 +15,7 @@ import json
 import logging
 import os
 import pickle
+import re
 import signal
 import subprocess
 import sys
@@ -145,8 +146,9 @@ def _error(procs: List[subprocess.Popen], records: List[Optional[dict]], stopped
     deaths, killed, errors = [], [], {}
     for rank, (p, rec, ours) in enumerate(zip(procs, records, stopped)):
         stage = rec["stage"] if rec else "start"
-        if rec and rec["error"]:
-            errors.setdefault(rec["error"], []).append(rank)
+        if rec and rec["error"]:  # the same error on every rank but for its number: said once
+            same = re.sub(r"\brank \d+", "rank N", f"at {stage}: {rec['error']}")
+            errors.setdefault(same, (f"at {stage}: {rec['error']}", []))[1].append(rank)
         elif ours:
             killed.append(f"{rank} (at {stage})")
         elif p.returncode < 0:
@@ -157,5 +159,5 @@ def _error(procs: List[subprocess.Popen], records: List[Optional[dict]], stopped
     if killed:
         why = f"timed out after {timeout_s:g} s (distributed.timeout_s)" if timed_out else "another rank failed"
         parts.append(f"{why}: killed rank {', '.join(killed)}")
-    parts += [f"rank{'s' if len(ranks) > 1 else ''} {','.join(map(str, ranks))}: {text}" for text, ranks in errors.items()]
+    parts += [f"rank{'s' if len(ranks) > 1 else ''} {','.join(map(str, ranks))} {text}" for text, ranks in errors.values()]
     return "; ".join(parts) or "the ranks ended without recording their outcomes"

@@ -61,7 +61,8 @@ def digest(t: Any) -> Optional[str]:
     data = t.contiguous().reshape(-1)
     raw = data.view(torch.uint8) if data.element_size() and data.numel() else data
     h = hashlib.sha256(f"{t.dtype}{tuple(t.shape)}".encode())
-    h.update(raw.numpy().tobytes() if data.numel() else b"")
+    h.update(raw.clone().numpy().tobytes() if data.numel() else b"")  # a copy: numpy must not share (and pin)
+                                                                      # storage FSDP2 frees after backward
     return h.hexdigest()
 
 

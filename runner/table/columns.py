@@ -51,7 +51,7 @@ EXTRA_COLUMNS = [
     "compile_recompiles_rebind",   # lifecycle.compile: frames dynamo compiled because of that rebind
     "compiled_state_dict_key",  # lifecycle.compile: the compiled wrapper's state_dict key for it (_orig_mod.<path>)
     "compile_error",          # lifecycle.compile: exceptions of those runs, `inplace:`/`rebind:`/`control:` prefixed
-    "distributed",       # the distributed group's choice: none | ddp | fsdp2 (ranks: distributed.world_size)
+    "distributed",       # the distributed group's choice (conf/distributed/: none, ddp, ddp_find_unused, fsdp2)
     "dist_wrapped_as",   # distributed: what the slot holds right after wrapping, on each rank: dtensor | tensor
     "dist_equal_at_start",  # distributed: bitwise equal on all ranks right after wrapping, before any forward
     "dist_equal_in_forward",  # distributed: equal on all ranks as the module's forward sees it at entry on the last
@@ -101,7 +101,7 @@ VALUES = {
     "strict_false_as_parameter": STRICT_FALSE, "strict_false_as_buffer": STRICT_FALSE,
     "strict_false_as_nonpersistent": STRICT_FALSE, "strict_false_as_tensor": STRICT_FALSE,
     "compile_sees_inplace": BOOL, "compile_sees_rebind": BOOL, "compile_recompiles_inplace": INT,
-    "compile_recompiles_rebind": INT, "distributed": ("none", "ddp", "fsdp2"),
+    "compile_recompiles_rebind": INT,
     "dist_wrapped_as": ("dtensor", "tensor"), "dist_equal_at_start": BOOL, "dist_equal_in_forward": BOOL,
     "dist_grad_equal": BOOL, "dist_equal_after_step": BOOL,
 }
