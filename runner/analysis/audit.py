@@ -158,6 +158,7 @@ def tensor_findings(name: str, rows: pd.DataFrame) -> List[Finding]:
                               "de-duplicate ties" if refused is not None else ""),
                            "; ".join(ev), ""))
     out += lifecycle_findings(name, rows)
+    out += distributed_findings(name, rows)
     mutated = _first(rows, "mutated_by_export", "true")
     if mutated is not None:
         out.append(Finding(name, "warning", f"exporting with {mutated['export']} changed this tensor's value "
@@ -213,6 +214,76 @@ def lifecycle_findings(name: str, rows: pd.DataFrame) -> List[Finding]:
     return out
 
 
+def _wrapped_by(rows: pd.DataFrame, mode: str) -> pd.DataFrame:
+    """Rows of the jobs whose distributed option wraps with `mode` (ddp also covers ddp_find_unused)."""
+    if "distributed" not in rows.columns:
+        return rows.iloc[0:0]
+    return rows[rows["distributed"].str.startswith(mode)]
+
+
+def _either(a: Optional[pd.Series], b: Optional[pd.Series]) -> Optional[pd.Series]:
+    return a if a is not None else b
+
+
+def distributed_findings(name: str, rows: pd.DataFrame) -> List[Finding]:
+    """What the dist_* columns show about one tensor: values that differ across ranks where users
+    expect them equal (DDP syncs parameters and, at forward entry, buffers; FSDP2 only parameters)."""
+    out: List[Finding] = []
+    declared, attr = rows.iloc[0]["declared_as"], name.rsplit(".", 1)[-1]
+    ddp, fsdp2 = _wrapped_by(rows, "ddp"), _wrapped_by(rows, "fsdp2")
+    if declared == "tensor":
+        apart = _either(_first(ddp, "dist_equal_in_forward", "false"), _first(ddp, "dist_equal_at_start", "false"))
+        if apart is not None:
+            out.append(Finding(name, "warning", "plain tensor attribute differs across DDP ranks: DDP synchronises "
+                               "parameters and buffers only, so each rank computes with its own value",
+                               _cell(apart, "dist_equal_at_start", "dist_equal_in_forward"),
+                               f"self.register_buffer('{attr}', tensor) (DDP then gives every rank rank 0's "
+                               "value at each forward)"))
+    if declared == "buffer":
+        drifts = _first(ddp[ddp["dist_equal_in_forward"] == "true"] if "dist_equal_in_forward" in ddp else ddp,
+                        "dist_equal_after_step", "false")
+        if drifts is not None:
+            out.append(Finding(name, "warning", "buffer changed inside forward differs across DDP ranks after the "
+                               "step: DDP broadcasts rank 0's buffers when the next forward starts, so what the "
+                               "other ranks computed (e.g. running statistics) is discarded",
+                               _cell(drifts, "dist_equal_in_forward", "dist_equal_after_step"),
+                               "torch.nn.SyncBatchNorm.convert_sync_batchnorm(model) for norm statistics, or "
+                               f"all_reduce '{attr}' across ranks where it is updated"))
+        unsynced = _either(_first(fsdp2, "dist_equal_at_start", "false"),
+                           _first(fsdp2, "dist_equal_after_step", "false"))
+        if unsynced is not None:
+            out.append(Finding(name, "warning", "FSDP2 leaves this buffer a plain tensor and never synchronises it: "
+                               "ranks keep different values (DDP would broadcast rank 0's)",
+                               _cell(unsynced, "dist_wrapped_as", "dist_equal_at_start", "dist_equal_after_step"),
+                               f"initialise '{attr}' identically on every rank (same seed, or "
+                               "torch.distributed.broadcast from rank 0 once) and all_reduce it where forward "
+                               "updates it"))
+    return out
+
+
+UNUSED_IN_DDP = "Expected to have finished reduction in the prior iteration"
+
+
+def distributed_module_findings(table: pd.DataFrame) -> List[Finding]:
+    """One finding per distributed option whose ranks failed: the wrapper's or a rank's error."""
+    out: List[Finding] = []
+    if "dist_error" not in table.columns:
+        return out
+    failed = table[table["status"].isin(["ok", "partial"]) & (table["dist_error"] != "")]
+    for option, rows in failed.groupby("distributed", sort=False):
+        row = rows.iloc[0]
+        if UNUSED_IN_DDP in row["dist_error"]:
+            out.append(Finding("", "error", f"distributed={option}: DistributedDataParallel stops at the second "
+                               "iteration because a Parameter gets no gradient (forward never reads it)",
+                               _cell(row, "dist_error"), "distributed.find_unused_parameters=true "
+                               "(DistributedDataParallel(..., find_unused_parameters=True)), or use or remove the "
+                               "Parameter"))
+        else:
+            out.append(Finding("", "warning", f"distributed={option} fails on this module: {_short(row['dist_error'])}",
+                               _cell(row, "dist_error"), "see the ranks' message"))
+    return out
+
+
 def module_findings(table: pd.DataFrame) -> List[Finding]:
     """Findings about the module as a whole: exporters that fail, training that could not run."""
     out: List[Finding] = []
@@ -228,7 +299,7 @@ def module_findings(table: pd.DataFrame) -> List[Finding]:
                if DEVICE_MISMATCH in reason else "see the reason")
         out.append(Finding("", "error", f"the job could not run to the end: {reason}",
                            _cell(rows.iloc[0], "status") + more, fix))
-    return out
+    return out + distributed_module_findings(table)
 
 
 DEVICE_MISMATCH = "Expected all tensors to be on the same device"
@@ -248,7 +319,7 @@ def _in_export(baked: pd.DataFrame) -> str:
 
 def audit(table: pd.DataFrame) -> List[Finding]:
     """Every finding of a sweep table: the module's, then each tensor's (in the table's order)."""
-    _LABEL[:] = [c for c in ("variant", "optimizer", "update", "device", "export", "seed")
+    _LABEL[:] = [c for c in ("variant", "optimizer", "update", "device", "export", "distributed", "seed")
                  if c in table and table[c].nunique() > 1]
     findings = module_findings(table)
     ran = table[table["tensor"] != ""]

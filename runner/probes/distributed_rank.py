@@ -171,6 +171,7 @@ def train(module: Any, wrapped: Any, refs: list, inputs: Any, cfg: Any, record: 
     from runner.probes.discover import resolve
     columns = record.data["columns"]
     style = cfg.update.style.value
+    record.stage("optimizer")
     optimizer = make_optimizer(list(wrapped.parameters())) if style == "optimizer" else None
     seen: List[Optional[str]] = []
 
