@@ -30,7 +30,9 @@ COMMANDS = {
     "+variant.model.in_features=3 +variant.model.out_features=2 variant.input_shape=[4,3]": (RUN, 0),
     "python -m runner variant=bilinear variant.dtype=float64": (RUN, 0),
     "python -m runner variant=seed_notebook lifecycle.meta_init=true lifecycle.strict_false=true": (RUN, 0),
-    "python -m runner -m +experiment=lifecycle": (DRY, 0),  # run for real by tests/test_lifecycle.py (slow)
+    "python -m runner -m +experiment=lifecycle": (DRY, 0),
+    "python -m runner variant=batchnorm distributed=ddp steps=2": (RUN, 0),
+    "python -m runner -m +experiment=distributed": (DRY, 0),  # run for real by tests/test_distributed.py (slow)  # run for real by tests/test_lifecycle.py (slow)
     "python -m runner variant=generic '+variant.attributes.w={kind: parameter}' "
     "'+variant.attributes.b={kind: buffer, persistent: false}' variant.attributes.w.requires_grad=false": (RUN, 0),
     "python -m runner variant=buffer '~variant.attributes.b'": (RUN, 0),
