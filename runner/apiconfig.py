@@ -146,7 +146,8 @@ def module_source(model: Any) -> Tuple[Callable[[], Any], List[str]]:
                               "a fresh one") from None
         for t in [*template.parameters(), *template.buffers()]:
             t.grad = None
-        return (lambda: copy.deepcopy(template)), model_lines(qualified_name(type(model)))
+        # a partial, not a lambda: the distributed stage pickles it for its rank processes
+        return functools.partial(copy.deepcopy, template), model_lines(qualified_name(type(model)))
     if not callable(model):
         raise ConfigError("model", f"{type(model).__name__} is not a module; allowed: an nn.Module, or a "
                           "zero-argument callable that returns one")

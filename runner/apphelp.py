@@ -24,10 +24,10 @@ ADDED_WITH_PLUS = {"experiment"}  # not in the defaults list: +experiment=NAME
 
 def keys_text() -> str:
     """One line per top-level key of the schema: name (type, default): what it does."""
-    from runner.schema import GROUPS, Config
+    from runner.schema import GROUPS, OPTIONAL_GROUPS, Config
     rows = []
     for f in fields(Config):
-        if f.name in GROUPS:
+        if f.name in GROUPS or f.name in OPTIONAL_GROUPS:  # groups: listed with the conf tree
             continue
         default = "" if f.default is NO_DEFAULT else f", default {str(f.default).lower() if isinstance(f.default, bool) else f.default}"
         kind = f.type if isinstance(f.type, str) else f.type.__name__

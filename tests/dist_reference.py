@@ -16,7 +16,6 @@ still reports what it measured.
 from __future__ import annotations
 
 import datetime
-import multiprocessing as mp
 import os
 import socket
 import sys
@@ -108,22 +107,27 @@ def _make_optimizer(optimizer: Dict[str, Any], params):
     return cls(params, **spec)
 
 
-def _worker(rank, world_size, port, variant, seed, steps, mode, options, optimizer, out_dir):
+def _worker(rank, world_size, port, variant, seed, steps, mode, options, optimizer, out_dir, pg_timeout=45.0):
     os.environ.setdefault("GLOO_SOCKET_IFNAME", "lo")
     torch.set_num_threads(1)
     import torch.distributed as dist
-    rec: Dict[str, Any] = {"rank": rank, "wrapped_as": {}, "error": None, "error_time": None,
-                           "phases": {}}
+    rec: Dict[str, Any] = {"rank": rank, "paths": [], "wrapped_as": {}, "error": None,
+                           "error_time": None, "phases": {}, "finished": False}
     path_out = os.path.join(out_dir, f"rank{rank}.pt")
+
+    def save():  # after every phase, so a rank that dies or hangs later still reports what it measured
+        torch.save(rec, path_out + ".tmp")
+        os.replace(path_out + ".tmp", path_out)
 
     def snapshot(module):
         return {p: _raw(t) for p, t in tensor_slots(module)}
 
     try:
         dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank,
-                                world_size=world_size, timeout=datetime.timedelta(seconds=45))
+                                world_size=world_size, timeout=datetime.timedelta(seconds=pg_timeout))
         from runner.job.build import build_module, make_inputs
         module = build_module(variant, seed + rank)
+        rec["paths"] = [p for p, _ in tensor_slots(module)]  # rows even if wrapping fails
         inputs = make_inputs(variant, seed + rank, torch.device("cpu"))
         if mode == "ddp":
             from torch.nn.parallel import DistributedDataParallel as DDP
@@ -142,6 +146,7 @@ def _worker(rank, world_size, port, variant, seed, steps, mode, options, optimiz
 
         rec["wrapped_as"] = {p: (DTENSOR if _is_dtensor(t) else "tensor") for p, t in tensor_slots(inner)}
         rec["phases"]["start"] = snapshot(inner)
+        save()
 
         state = {"record": False}
 
@@ -150,6 +155,7 @@ def _worker(rank, world_size, port, variant, seed, steps, mode, options, optimiz
                 rec["phases"]["forward"] = {
                     p: (DTENSOR if _is_dtensor(t) else _raw(t)) for p, t in tensor_slots(inner)}
                 state["record"] = False
+                save()
 
         inner.register_forward_pre_hook(pre_hook)
         opt = _make_optimizer(optimizer, list(wrapped.parameters()))
@@ -166,6 +172,7 @@ def _worker(rank, world_size, port, variant, seed, steps, mode, options, optimiz
             if last:
                 rec["phases"]["grad"] = {p: (None if t.grad is None else _raw(t.grad))
                                          for p, t in tensor_slots(inner)}
+                save()
             opt.step()
         if steps > 0:
             rec["phases"]["after_step"] = snapshot(inner)
@@ -173,7 +180,8 @@ def _worker(rank, world_size, port, variant, seed, steps, mode, options, optimiz
         rec["error"] = _error_text(exc)
         rec["error_time"] = time.time()
         rec["traceback"] = traceback.format_exc()
-    torch.save(rec, path_out)
+    rec["finished"] = True
+    save()
     try:
         if dist.is_initialized():
             if rec["error"] is None:
@@ -219,45 +227,65 @@ def reference(variant, seed: int, steps: int, mode: str, options: dict, optimize
               world_size: int = 2, timeout: float = 120.0) -> dict:
     """Run `steps` steps of `mode` ("ddp"|"fsdp2") on `world_size` gloo ranks (rank r seeded seed+r)
     and return {tensor_path: {column: value}} (value None = not measured)."""
-    ctx = mp.get_context("spawn")
+    import pickle
+    import subprocess
     port = _free_port()
+    here = os.path.abspath(__file__)
+    root = os.path.dirname(os.path.dirname(here))
     with tempfile.TemporaryDirectory(prefix="dist_reference_") as out_dir:
-        procs = [ctx.Process(target=_worker, args=(r, world_size, port, variant, seed, steps, mode,
-                                                   dict(options or {}), dict(optimizer), out_dir),
-                             daemon=True)
-                 for r in range(world_size)]
-        for p in procs:
-            p.start()
-        deadline = time.time() + timeout
-        timed_out = False
+        job = os.path.join(out_dir, "job.pkl")
+        with open(job, "wb") as f:
+            pickle.dump((world_size, port, variant, seed, steps, mode, dict(options or {}), dict(optimizer),
+                         out_dir, max(5.0, min(45.0, timeout / 3))), f)
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join([root] + [p for p in sys.path if p])}
+        procs, logs = [], []
         try:
+            for r in range(world_size):
+                log = open(os.path.join(out_dir, f"rank{r}.log"), "wb")
+                logs.append(log)
+                procs.append(subprocess.Popen([sys.executable, here, "--worker", job, str(r)], cwd=root, env=env,
+                                              stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT))
+            deadline = time.time() + timeout
+            timed_out = False
             for p in procs:
-                p.join(max(0.0, deadline - time.time()))
-                if p.is_alive():
+                try:
+                    p.wait(max(0.1, deadline - time.time()))
+                except subprocess.TimeoutExpired:
                     timed_out = True
         finally:
-            for p in procs:
-                if p.is_alive():
+            for p in procs:  # only the processes started here, by their own handle
+                if p.poll() is None:
                     p.terminate()
-                    p.join(5)
-                if p.is_alive():
-                    p.kill()
-                    p.join(5)
+                    try:
+                        p.wait(5)
+                    except subprocess.TimeoutExpired:
+                        p.kill()
+                        p.wait(5)
+            for log in logs:
+                log.close()
+        reference.last_logs = [open(os.path.join(out_dir, f"rank{r}.log"), errors="replace").read()[-3000:]
+                               for r in range(len(procs))]
         recs, errors = [], []
         for r, p in enumerate(procs):
             f = os.path.join(out_dir, f"rank{r}.pt")
-            if os.path.exists(f):
-                rec = torch.load(f, weights_only=False)
-                recs.append(rec)
-                if rec["error"]:
-                    errors.append((rec["error_time"], rec["error"]))
-            else:
-                recs.append({"rank": r, "wrapped_as": {}, "error": None, "phases": {}})
-                errors.append((float("inf"), f"TimeoutError: rank {r} did not finish within {timeout:.0f} s"
-                               if timed_out else f"ChildProcessError: rank {r} exited with code {p.exitcode}"))
+            rec = (torch.load(f, weights_only=False) if os.path.exists(f) else
+                   {"rank": r, "paths": [], "wrapped_as": {}, "error": None, "phases": {}, "finished": False})
+            recs.append(rec)
+            if rec["error"]:
+                errors.append((rec["error_time"], rec["error"]))
+            elif not rec["finished"] or p.returncode != 0:
+                # killed at the timeout: ranks after any error a peer recorded meanwhile; died on its own:
+                # the cause (its peers fail afterwards, in gloo)
+                if timed_out and p.returncode in (-15, -9):
+                    errors.append((float("inf"), f"TimeoutError: rank {r} did not finish within {timeout:.0f} s"))
+                else:
+                    errors.append((float("-inf"), f"ChildProcessError: rank {r} exited with code {p.returncode}"))
     error = min(errors)[1] if errors else ""
     paths = []
     for rec in recs:
+        for path in rec["paths"]:
+            if path not in paths:
+                paths.append(path)
         for phase in PHASES:
             for path in rec["phases"].get(phase, {}):
                 if path not in paths:
@@ -279,12 +307,13 @@ def reference(variant, seed: int, steps: int, mode: str, options: dict, optimize
     return result
 
 
-def typed_variant(name: str):
-    """The typed VariantConfig of conf/variant/<name>.yaml (composed with Hydra's compose API)."""
+def typed_variant(name: str, *overrides: str):
+    """The typed VariantConfig of conf/variant/<name>.yaml (composed with Hydra's compose API), with
+    optional extra overrides such as "variant.model._target_=..."."""
     from omegaconf import open_dict
     from runner.job.validate import typed_config
     from tests.conftest import compose_config
-    cfg = compose_config([f"variant={name}"])
+    cfg = compose_config([f"variant={name}", *overrides])
     with open_dict(cfg):
         del cfg["hydra"]
     return typed_config(cfg, f"variant/{name}.yaml").variant
@@ -307,7 +336,16 @@ def _print_table(title, result, seconds):
         print(f"  error: {err}")
 
 
-if __name__ == "__main__":
+def _worker_main(job: str, rank: int) -> None:
+    import pickle
+    with open(job, "rb") as f:
+        world_size, port, variant, seed, steps, mode, options, optimizer, out_dir, pg_timeout = pickle.load(f)
+    _worker(rank, world_size, port, variant, seed, steps, mode, options, optimizer, out_dir, pg_timeout)
+
+
+if __name__ == "__main__" and sys.argv[1:2] == ["--worker"]:
+    _worker_main(sys.argv[2], int(sys.argv[3]))
+elif __name__ == "__main__":
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     if root not in sys.path:
         sys.path.insert(0, root)
@@ -326,6 +364,11 @@ if __name__ == "__main__":
         cases.append((v, "fsdp2", {"reshard_after_forward": None}, 1))
     cases.append(("unused_parameter", "ddp", DDP_OPTS, 2))
     cases.append(("unused_parameter", "ddp", {**DDP_OPTS, "find_unused_parameters": True}, 2))
+    for v in ("forward_mutated", "rebind_buffer", "batchnorm"):
+        if os.path.exists(os.path.join(root, "conf", "variant", f"{v}.yaml")):
+            cases.append((v, "ddp", DDP_OPTS, 2))
+    cases.append(("buffer", "ddp", {**DDP_OPTS, "forward_sync_buffers": False}, 1))
+    cases.append(("buffer", "fsdp2", {"reshard_after_forward": True}, 2))
     for v, mode, opts, steps in cases:
         if only and v not in only:
             continue

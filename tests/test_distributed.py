@@ -145,3 +145,16 @@ def test_distributed_runs_under_the_warm_pool_launcher(tmp_path):
     table = read_csv(out / "results.csv")
     assert (table["dist_error"] == "").all()
     assert table.set_index(["variant", "tensor"]).loc[("buffer", "b"), "dist_equal_after_step"] == "true"
+
+
+def test_the_python_api_sends_a_module_instance_to_the_ranks(own_tmp):
+    """runner.api.probe(instance, distributed=...): every rank starts from a copy of the caller's module
+    (the same values: plain tensors are equal at start), and its buffers drift like the CLI's."""
+    import torch
+
+    import runner.api as api
+    table = api.probe(torch.nn.BatchNorm1d(3), torch.randn(4, 3), distributed="ddp", steps=2).set_index("tensor")
+    assert (table["dist_error"] == "").all()
+    assert (table["dist_equal_at_start"] == "true").all()
+    assert table.loc["running_mean", "dist_equal_after_step"] == "false"
+    assert table.loc["weight", "dist_equal_after_step"] == "true"

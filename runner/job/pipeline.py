@@ -8,6 +8,7 @@ could not be built; `skipped` when the device is not on this machine.
 from __future__ import annotations
 
 import copy
+import functools
 import sys
 import time
 from pathlib import Path
@@ -119,7 +120,9 @@ def run_job(cfg: Config, ident: JobIdentity, output_dir: Path,
     stages.extend(lifecycle_stages(cfg, module, refs, device, inputs))
     if cfg.distributed.mode.value != "none":  # imported only then: other jobs pay nothing
         from runner.probes.distributed import distributed_outcomes
-        stages.append(distributed_outcomes(cfg, refs, device, make_module))
+        build = functools.partial(build_module, cfg.variant, make=make_module)
+        stages.append(distributed_outcomes(cfg, refs, device, build, functools.partial(make_inputs, cfg.variant),
+                                           make_optimizer))
     for stage in stages:
         for path, cols in stage.items():
             rows[path].update(cols)

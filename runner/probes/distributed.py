@@ -32,15 +32,19 @@ log = logging.getLogger("tensorprobe")
 GRACE_S = 5.0  # after one rank failed, how long the others may take to record their own error
 
 
-def distributed_outcomes(cfg: Any, refs: List[TensorRef], device: Any,
-                         make_module: Optional[Callable[[], Any]] = None) -> Dict[str, dict]:
-    """Per path: dist_wrapped_as, dist_equal_at_start, dist_equal_in_forward, dist_grad_equal,
+def distributed_outcomes(cfg: Any, refs: List[TensorRef], device: Any, build: Callable[[int], Any],
+                         inputs: Callable[[int, Any], Any], make_optimizer: Callable[[list], Any]) -> Dict[str, dict]:
+    """`build(seed)`, `inputs(seed, device)` and `make_optimizer(params)` are sent to the ranks (pickled:
+    module-level functions, partials, classes).
+
+    Per path: dist_wrapped_as, dist_equal_at_start, dist_equal_in_forward, dist_grad_equal,
     dist_equal_after_step (empty where the run stopped before measuring them) and dist_error (one line
     for the job: the ranks' exceptions, a rank's death or the timeout)."""
     out = {r.path: {**{c: None for c in COLUMNS}, "dist_error": ""} for r in refs}
     with tempfile.TemporaryDirectory(prefix="tensorprobe-dist-") as tmp:
         try:
-            records, error = _run_ranks(cfg, refs, device, make_module, Path(tmp))
+            parts = {"build": build, "inputs": inputs, "make_optimizer": make_optimizer}
+            records, error = _run_ranks(cfg, refs, device, parts, Path(tmp))
         except Exception as exc:  # noqa: BLE001 - e.g. a module factory that cannot be pickled
             records, error = [], f"the ranks could not be started: {exception_text(exc)}"
     measured = max(records, key=lambda rec: sum(v is not None for c in rec["columns"].values() for v in c.values()),
@@ -52,15 +56,15 @@ def distributed_outcomes(cfg: Any, refs: List[TensorRef], device: Any,
     return out
 
 
-def _spec(cfg: Any, refs: List[TensorRef], device: Any, make_module, port: int, folder: Path) -> Path:
+def _spec(cfg: Any, refs: List[TensorRef], device: Any, parts: Dict[str, Any], port: int, folder: Path) -> Path:
     spec = {"cfg": cfg, "paths": [r.path for r in refs], "device": str(device), "port": port,
-            "make_module": make_module, "parent_pid": os.getpid()}
+            "parent_pid": os.getpid(), **parts}
     try:
         data = pickle.dumps(spec)
     except Exception as exc:
-        raise TypeError(f"the module factory cannot be sent to the rank processes ({exception_text(exc)}); "
-                        "allowed: a module whose class is importable (a _target_, or a class in a module file)") \
-            from None
+        raise TypeError(f"the module, its inputs or the optimizer cannot be sent to the rank processes "
+                        f"({exception_text(exc)}); allowed: classes importable by name (a _target_, or a class "
+                        "in a module file)") from None
     path = folder / "spec.pkl"
     path.write_bytes(data)
     return path
@@ -74,7 +78,7 @@ def _environment() -> Dict[str, str]:
     return env
 
 
-def _run_ranks(cfg: Any, refs: List[TensorRef], device: Any, make_module, folder: Path):
+def _run_ranks(cfg: Any, refs: List[TensorRef], device: Any, parts: Dict[str, Any], folder: Path):
     import torch.distributed as dist
     d = cfg.distributed
     from datetime import timedelta
@@ -83,7 +87,7 @@ def _run_ranks(cfg: Any, refs: List[TensorRef], device: Any, make_module, folder
     procs: List[subprocess.Popen] = []
     logs = [folder / f"rank{rank}.log" for rank in range(d.world_size)]
     try:
-        spec = _spec(cfg, refs, device, make_module, store.port, folder)
+        spec = _spec(cfg, refs, device, parts, store.port, folder)
         env = _environment()
         for rank in range(d.world_size):
             with open(logs[rank], "wb") as sink:
@@ -159,5 +163,6 @@ def _error(procs: List[subprocess.Popen], records: List[Optional[dict]], stopped
     if killed:
         why = f"timed out after {timeout_s:g} s (distributed.timeout_s)" if timed_out else "another rank failed"
         parts.append(f"{why}: killed rank {', '.join(killed)}")
-    parts += [f"rank{'s' if len(ranks) > 1 else ''} {','.join(map(str, ranks))} {text}" for text, ranks in errors.values()]
+    parts += [f"rank{'s' if len(ranks) > 1 else ''} {','.join(map(str, ranks))} {text}"
+              for text, ranks in errors.values()]
     return "; ".join(parts) or "the ranks ended without recording their outcomes"

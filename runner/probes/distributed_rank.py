@@ -122,8 +122,6 @@ def measure(spec: Dict[str, Any], rank: int, record: Record) -> None:
     import torch
     import torch.distributed as dist
     from torch.distributed.tensor import DTensor
-    from runner.job.build import build_module, make_inputs
-    from runner.job.task import optimizer_factory
     from runner.probes.discover import discover, resolve
     from runner.probes.training import UPDATES, loss_of
 
@@ -137,8 +135,8 @@ def measure(spec: Dict[str, Any], rank: int, record: Record) -> None:
     try:
         record.stage("build")
         seed = cfg.seed + rank
-        module = build_module(cfg.variant, seed, spec["make_module"]).to(device)
-        inputs = make_inputs(cfg.variant, seed, device)
+        module = spec["build"](seed).to(device)
+        inputs = spec["inputs"](seed, device)
         refs = discover(module)
         if [r.path for r in refs] != spec["paths"]:
             raise RuntimeError(f"rank {rank} built a module whose tensors differ from the job's: {len(refs)} "
@@ -153,7 +151,7 @@ def measure(spec: Dict[str, Any], rank: int, record: Record) -> None:
         for r, equal in zip(refs, start):
             columns[r.path]["dist_equal_at_start"] = equal
         record.write()
-        train(module, wrapped, refs, inputs, cfg, record, optimizer_factory(cfg.optimizer), UPDATES, loss_of)
+        train(module, wrapped, refs, inputs, cfg, record, spec["make_optimizer"], UPDATES, loss_of)
         record.stage("end")
         dist.barrier()
         record.data["done"] = True
