@@ -158,3 +158,38 @@ def test_the_python_api_sends_a_module_instance_to_the_ranks(own_tmp):
     assert (table["dist_equal_at_start"] == "true").all()
     assert table.loc["running_mean", "dist_equal_after_step"] == "false"
     assert table.loc["weight", "dist_equal_after_step"] == "true"
+
+
+OPTIONS = {"ddp": ("ddp", {"find_unused_parameters": False, "static_graph": False, "forward_sync_buffers": True}),
+           "ddp_find_unused": ("ddp", {"find_unused_parameters": True, "static_graph": False,
+                                       "forward_sync_buffers": True}),
+           "fsdp2": ("fsdp2", {"reshard_after_forward": None})}
+
+
+def _cell(value) -> str:
+    return "" if value is None else ("true" if value else "false") if isinstance(value, bool) else str(value)
+
+
+@pytest.mark.slow
+def test_every_cell_of_the_preset_agrees_with_a_plain_torch_re_derivation(tmp_path):
+    """+experiment=distributed, job by job, against tests/dist_reference.py (written apart from the probe)."""
+    from tests.dist_reference import reference, typed_variant
+    out = sweep(tmp_path / "s", "+experiment=distributed", "hydra.callbacks.sweep_table.report=false")
+    table = read_csv(out / "results.csv")
+    optimizer = {"_target_": "torch.optim.SGD", "lr": 0.1}
+    disagree, cells = [], 0
+    for (variant, option), rows in table.groupby(["variant", "distributed"], sort=False):
+        mode, options = OPTIONS[option]
+        expected = reference(typed_variant(variant), 0, 2, mode, options, optimizer)
+        assert set(rows["tensor"]) == set(expected), (variant, option)
+        for _, row in rows.iterrows():
+            want = expected[row["tensor"]]
+            for column in DIST:
+                cells += 1
+                if row[column] != _cell(want[column]):
+                    disagree.append(f"{variant}/{option}/{row['tensor']}: {column}={row[column]!r}, "
+                                    f"plain torch: {_cell(want[column])!r}")
+            if (row["dist_error"] == "") != (want["dist_error"] == ""):
+                disagree.append(f"{variant}/{option}/{row['tensor']}: dist_error={row['dist_error'][:80]!r}, "
+                                f"plain torch: {want['dist_error'][:80]!r}")
+    assert cells >= 400 and not disagree, f"{len(disagree)} of {cells} cells disagree: " + "; ".join(disagree[:10])
