@@ -56,18 +56,17 @@ def distributed_outcomes(cfg: Any, refs: List[TensorRef], device: Any, build: Ca
     return out
 
 
-def _spec(cfg: Any, refs: List[TensorRef], device: Any, parts: Dict[str, Any], port: int, folder: Path) -> Path:
+def _spec(cfg: Any, refs: List[TensorRef], device: Any, parts: Dict[str, Any], port: int) -> bytes:
+    """What every rank needs, pickled here and written to its stdin (a pipe only this process holds, as
+    multiprocessing's spawn sends its process objects): no file anyone else could plant."""
     spec = {"cfg": cfg, "paths": [r.path for r in refs], "device": str(device), "port": port,
             "parent_pid": os.getpid(), **parts}
     try:
-        data = pickle.dumps(spec)
+        return pickle.dumps(spec)
     except Exception as exc:
         raise TypeError(f"the module, its inputs or the optimizer cannot be sent to the rank processes "
                         f"({exception_text(exc)}); allowed: classes importable by name (a _target_, or a class "
                         "in a module file)") from None
-    path = folder / "spec.pkl"
-    path.write_bytes(data)
-    return path
 
 
 def _environment() -> Dict[str, str]:
@@ -87,13 +86,19 @@ def _run_ranks(cfg: Any, refs: List[TensorRef], device: Any, parts: Dict[str, An
     procs: List[subprocess.Popen] = []
     logs = [folder / f"rank{rank}.log" for rank in range(d.world_size)]
     try:
-        spec = _spec(cfg, refs, device, parts, store.port, folder)
+        spec = _spec(cfg, refs, device, parts, store.port)
         env = _environment()
         for rank in range(d.world_size):
             with open(logs[rank], "wb") as sink:
-                procs.append(subprocess.Popen([sys.executable, "-m", "runner.probes.distributed_rank", str(spec),
-                                               str(rank)], stdout=sink, stderr=subprocess.STDOUT, env=env,
-                                              cwd=os.getcwd(), start_new_session=True))
+                procs.append(subprocess.Popen([sys.executable, "-m", "runner.probes.distributed_rank", str(folder),
+                                               str(rank)], stdin=subprocess.PIPE, stdout=sink,
+                                              stderr=subprocess.STDOUT, env=env, cwd=os.getcwd(),
+                                              start_new_session=True))
+            try:
+                procs[-1].stdin.write(spec)
+                procs[-1].stdin.close()
+            except BrokenPipeError:  # the rank died before reading: its exit code says so
+                pass
         timed_out = _wait(procs, d.timeout_s)
     finally:
         stopped = [p.poll() is None for p in procs]  # still running: killed by the job, not dead by itself

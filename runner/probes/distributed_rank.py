@@ -1,9 +1,9 @@
-"""One rank of the distributed stage: `python -m runner.probes.distributed_rank SPEC RANK`.
+"""One rank of the distributed stage: `python -m runner.probes.distributed_rank FOLDER RANK < spec`.
 
 Started by runner.probes.distributed as its own process (spawned, never forked). It joins the job's
 gloo group through the TCPStore the job process holds, builds the module with `seed + rank` and its
 own inputs, wraps it (DDP or FSDP2), trains, and after each measurement point rewrites
-`rank<r>.json` in the job's temporary folder, so what was measured before a crash or a hang is kept.
+`rank<r>.json` in the job's temporary FOLDER, so what was measured before a crash or a hang is kept.
 Every comparison is a collective all ranks make in the same order: each rank hashes the bytes of its
 full value (`full_tensor()` for a DTensor) and `all_gather_object` brings every rank's digests to all.
 """
@@ -209,11 +209,11 @@ def train(module: Any, wrapped: Any, refs: list, inputs: Any, cfg: Any, record: 
 
 
 def main(argv: List[str]) -> int:
-    spec_path, rank = Path(argv[0]), int(argv[1])
-    with open(spec_path, "rb") as f:
-        spec = pickle.load(f)
+    folder, rank = Path(argv[0]), int(argv[1])
+    # the spec comes through the pipe the job process holds, pickled by it (runner.probes.distributed._spec)
+    spec = pickle.loads(sys.stdin.buffer.read())  # from the job process's pipe, not from disk
     exit_with_parent(spec["parent_pid"])
-    record = Record(spec_path.parent, rank)
+    record = Record(folder, rank)
     record.write()
     try:
         measure(spec, rank, record)
