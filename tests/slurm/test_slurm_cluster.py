@@ -68,3 +68,17 @@ def test_a_submitit_slurm_sweep_resumes(sweeps, slurm_env, tmp_path):
     assert sacct_states(slurm_env, rerun, 1) == {rerun: "COMPLETED"}
     compare = run_cli("runner.compare", str(inproc), str(sweep_dir))
     assert compare.returncode == 0, compare.stdout[-2000:] + compare.stderr[-2000:]
+
+
+def test_the_distributed_stage_runs_inside_a_slurm_job(slurm_env, tmp_path):
+    """Inside a SLURM job the stage still starts its own local ranks (gloo on 127.0.0.1): the table equals
+    the in-process one, cell for cell."""
+    sweep = ["variant=batchnorm,forward_mutated", "distributed=ddp", "steps=2", NO_REPORT]
+    inproc = run_cli("runner", "-m", *sweep, f"hydra.sweep.dir={tmp_path / 'inproc'}")
+    assert inproc.returncode == 0, inproc.stderr[-2000:]
+    out = run_cli("runner", "-m", *sweep, *SUBMITIT, f"hydra.sweep.dir={tmp_path / 'slurm'}", env=slurm_env)
+    assert out.returncode == 0, out.stderr[-2000:]
+    [array] = array_ids(tmp_path / "slurm")
+    assert sacct_states(slurm_env, array, 2) == {f"{array}_{i}": "COMPLETED" for i in range(2)}
+    compare = run_cli("runner.compare", str(tmp_path / "inproc"), str(tmp_path / "slurm"))
+    assert compare.returncode == 0, compare.stdout[-2000:] + compare.stderr[-2000:]
