@@ -208,9 +208,10 @@ GROUP_HELP = {  # what each config group chooses (python -m runner --help)
     "optimizer": "torch.optim class (_target_) and its keywords (optimizer.lr), used by update=optimizer",
     "update": "optimizer | data (p.data -= lr*grad) | no_grad | inplace (raises on leaves) | rebind (setattr)",
     "device": "cpu | cuda | mps | auto (an unavailable device is recorded as status=skipped)",
-    "export": "none | torch_export | onnx_dynamo | onnx_legacy (export.* keys: opset_version, optimize, do_constant_folding, verify, provenance_budget_s, ...)",
-    "distributed": "none | ddp | fsdp2: train on distributed.world_size local ranks (gloo) and measure which "
-                   "tensors stay equal across them (distributed.* keys: timeout_s, find_unused_parameters, "
+    "export": "none | torch_export | onnx_dynamo | onnx_legacy (export.* keys: opset_version, optimize, "
+              "do_constant_folding, verify, provenance_budget_s, ...)",
+    "distributed": "none | ddp | ddp_find_unused | fsdp2: train on distributed.world_size local ranks (gloo) and "
+                   "measure which tensors stay equal across them (distributed.* keys: timeout_s, find_unused_parameters, "
                    "static_graph, forward_sync_buffers, reshard_after_forward)",
     "experiment": "presets added with a plus: +experiment=audit (findings and a CI exit code), "
                   "+experiment=seeds (the reference claims), +experiment=lifecycle, +experiment=distributed",

@@ -65,7 +65,7 @@ def override_parts(cfg: DictConfig, overrides: Sequence[Override]) -> List[str]:
     parts = []
     for o in overrides:
         key = o.key_or_group
-        if o.is_hydra_override() or key in GROUPS or key in OPTIONAL_GROUPS or key in PLAIN_KEYS or key in NOT_IDENTITY:
+        if o.is_hydra_override() or key in (*GROUPS, *OPTIONAL_GROUPS, *PLAIN_KEYS, *NOT_IDENTITY):
             continue
         if o.is_delete():
             parts.append(f"~{key}")
@@ -85,8 +85,8 @@ _ABSENT = object()
 def resolved_config(cfg: DictConfig) -> Dict[str, Any]:
     """The job's config as plain data, interpolations resolved, without the hydra node and the keys
     that are not part of a job's identity: what config_hash hashes. An opt-in node left at its
-    defaults (`lifecycle`, `distributed=none`) is left out too, so jobs that enable nothing keep the hashes they had
-    before the node existed (resume still finds their results)."""
+    defaults (`lifecycle`, `distributed=none`) is left out too, so jobs that enable nothing keep the
+    hashes they had before the node existed (resume still finds their results)."""
     out = {k: OmegaConf.to_container(cfg[k], resolve=True) if OmegaConf.is_config(cfg[k]) else cfg[k]
            for k in cfg if k != "hydra" and k not in NOT_IDENTITY}
     for key, defaults in OPT_IN_DEFAULTS.items():
@@ -102,7 +102,8 @@ def _plain(value: Any) -> Any:
     return value.name if isinstance(value, Enum) else value
 
 
-OPT_IN_DEFAULTS = {"lifecycle": _plain(asdict(LifecycleConfig())), "distributed": _plain(asdict(DistributedConfig()))}
+OPT_IN_DEFAULTS = {"lifecycle": _plain(asdict(LifecycleConfig())),
+                   "distributed": _plain(asdict(DistributedConfig()))}
 
 
 def job_choices(choices: Mapping[str, Any]) -> Dict[str, str]:

@@ -21,6 +21,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional
 
@@ -80,7 +81,6 @@ def _environment() -> Dict[str, str]:
 def _run_ranks(cfg: Any, refs: List[TensorRef], device: Any, parts: Dict[str, Any], folder: Path):
     import torch.distributed as dist
     d = cfg.distributed
-    from datetime import timedelta
     store = dist.TCPStore("127.0.0.1", 0, is_master=True, wait_for_workers=False,
                           timeout=timedelta(seconds=d.timeout_s))
     procs: List[subprocess.Popen] = []

@@ -16,9 +16,12 @@ import pickle
 import sys
 import threading
 import time
+import traceback
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional
+
+from runner.errors import exception_text
 
 COLUMNS = ("dist_wrapped_as", "dist_equal_at_start", "dist_equal_in_forward", "dist_grad_equal",
            "dist_equal_after_step")
@@ -123,7 +126,6 @@ def measure(spec: Dict[str, Any], rank: int, record: Record) -> None:
     import torch.distributed as dist
     from torch.distributed.tensor import DTensor
     from runner.probes.discover import discover, resolve
-    from runner.probes.training import UPDATES, loss_of
 
     cfg, d = spec["cfg"], spec["cfg"].distributed
     world = d.world_size
@@ -151,7 +153,7 @@ def measure(spec: Dict[str, Any], rank: int, record: Record) -> None:
         for r, equal in zip(refs, start):
             columns[r.path]["dist_equal_at_start"] = equal
         record.write()
-        train(module, wrapped, refs, inputs, cfg, record, spec["make_optimizer"], UPDATES, loss_of)
+        train(module, wrapped, refs, inputs, cfg, record, spec["make_optimizer"])
         record.stage("end")
         dist.barrier()
         record.data["done"] = True
@@ -161,12 +163,13 @@ def measure(spec: Dict[str, Any], rank: int, record: Record) -> None:
 
 
 def train(module: Any, wrapped: Any, refs: list, inputs: Any, cfg: Any, record: Record,
-          make_optimizer: Callable, updates: Dict[str, Callable], loss_of: Callable) -> None:
+          make_optimizer: Callable) -> None:
     """`steps` steps of the job's update style on the wrapped module; the last one is measured at
     forward entry (a pre-hook on the inner module, after the wrapper's own sync), after backward
     (grads, before the update) and after the update."""
     from torch.distributed.tensor import DTensor
     from runner.probes.discover import resolve
+    from runner.probes.training import UPDATES, loss_of
     columns = record.data["columns"]
     style = cfg.update.style.value
     record.stage("optimizer")
@@ -186,10 +189,9 @@ def train(module: Any, wrapped: Any, refs: list, inputs: Any, cfg: Any, record: 
         finally:
             if hook is not None:
                 hook.remove()
-        if last:
-            dtensors = [isinstance(resolve(module, r), DTensor) for r in refs]
-            for r, equal, held_dtensor in zip(refs, equal_across(seen), dtensors):
-                columns[r.path]["dist_equal_in_forward"] = None if held_dtensor else equal
+        if last:  # a slot holding a DTensor at entry has no digest on any rank: its cell stays empty
+            for r, equal in zip(refs, equal_across(seen)):
+                columns[r.path]["dist_equal_in_forward"] = equal
             record.write()
         record.stage(f"step {step}: backward")
         loss_of(output).backward()
@@ -199,7 +201,7 @@ def train(module: Any, wrapped: Any, refs: list, inputs: Any, cfg: Any, record: 
                 columns[r.path]["dist_grad_equal"] = equal
             record.write()
         record.stage(f"step {step}: update")
-        updates[style](module, cfg.lr, optimizer, {})
+        UPDATES[style](module, cfg.lr, optimizer, {})
     if cfg.steps:
         record.stage("equal_after_step")
         after = equal_across([digest(full_value(resolve(module, r))) for r in refs])
@@ -218,10 +220,8 @@ def main(argv: List[str]) -> int:
     try:
         measure(spec, rank, record)
     except BaseException as exc:  # noqa: BLE001 - every failure is the rank's recorded outcome
-        from runner.errors import exception_text
         record.data["error"] = exception_text(exc)
         record.write()
-        import traceback
         traceback.print_exc()
         return 1
     return 0
