@@ -13,7 +13,7 @@ import pytest
 import torch
 from onnx import numpy_helper
 
-from experiments.export_cases import Counting, IntBuffersBesideIntOps, Norms, Recurrent, ScaledWeight
+from experiments.export_cases import BakedGain, Counting, IntBuffersBesideIntOps, Norms, Recurrent, ScaledWeight
 from experiments.structures import ConvBNStack, TiedLinear
 
 
@@ -151,6 +151,7 @@ CASES = {  # variant -> (module as the job builds it with seed 0, input shape)
     "recurrent": (lambda: Recurrent(3, 4, 2), [2, 5, 3]),
     "counting": (lambda: Counting(3), [3]),
     "scaled_weight": (lambda: ScaledWeight(3, 2), [4, 3]),
+    "baked_gain": (lambda: BakedGain(3, 2), [4, 3]),  # a translation that reads a value: no replay
     "linear_1d": (lambda: torch.nn.Linear(3, 2), [3]),
     "tied_parameters": (lambda: TiedLinear(4), [2, 4]),
     "conv_bn": (lambda: ConvBNStack(3, 4), [2, 3, 8, 8]),  # BatchNorm folded into convs: the batched search

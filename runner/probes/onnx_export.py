@@ -8,6 +8,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import copy
+import functools
 import os
 import shutil
 import tempfile
@@ -178,14 +179,17 @@ def export_and_locate(module: nn.Module, refs: List[TensorRef], names: Dict[str,
     export call only: everything else runs on copies taken before it."""
     import onnx
 
-    from runner.probes.onnx_provenance import locate
+    from runner.probes.onnx_provenance import by_copy, locate
+    from runner.probes.onnx_replay import Replaying, capturing
     output_dir.mkdir(parents=True, exist_ok=True)
     path = output_dir / ONNX_FILE
     pristine, inputs = copy.deepcopy(module), copy.deepcopy((args, kwargs))
     options = exporter_kwargs(cfg)
+    translations: list = []  # the dynamo exporter's unoptimized translation, for replaying its optimizer
     with shared_registry() if options["dynamo"] else contextlib.nullcontext():
         started = time.perf_counter()
-        torch.onnx.export(module, args, str(path), kwargs=kwargs, **options)
+        with capturing(translations) if options["dynamo"] else contextlib.nullcontext():
+            torch.onnx.export(module, args, str(path), kwargs=kwargs, **options)
         call_seconds = round(time.perf_counter() - started, 4)
         opset = written_opset(path)
         if cfg.opset_version is not None and opset != cfg.opset_version:  # the exporter fell back to another
@@ -211,7 +215,10 @@ def export_and_locate(module: nn.Module, refs: List[TensorRef], names: Dict[str,
                     state["conditions"] = without_denormals
             return export_plain(copied)
 
-        out = locate(real, pristine, refs, names, export_copy, cfg.provenance_budget_s, _reporter(len(refs)))
+        perturbed = by_copy if len(translations) != 1 else \
+            functools.partial(Replaying, real=real, real_translation=translations[0])
+        out = locate(real, pristine, refs, names, export_copy, cfg.provenance_budget_s, _reporter(len(refs)),
+                     perturbed)
     for row in out.values():
         row.update(export_file=ONNX_FILE, export_call_seconds=call_seconds, onnx_opset=opset)
     if cfg.verify:

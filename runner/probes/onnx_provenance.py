@@ -45,10 +45,9 @@ class OutOfBudget(Exception):
 class Provenance:
     """Carriers (stored value names of the real file, with relation) of each unit."""
 
-    def __init__(self, real: Graph, module: nn.Module, units: List[Unit],
-                 export: Callable[[nn.Module], ModelProto], budget_s: float = float("inf"),
-                 progress: Optional[Callable[[int], None]] = None):
-        self.real, self.module, self.units, self.export = real, module, units, export
+    def __init__(self, real: Graph, units: List[Unit], export: Callable[[List[int]], ModelProto],
+                 budget_s: float = float("inf"), progress: Optional[Callable[[int], None]] = None):
+        self.real, self.units, self.export = real, units, export
         self.carriers: Dict[int, Dict[str, Set[str]]] = defaultdict(lambda: defaultdict(set))
         self.alone: Dict[int, str] = {}   # unit -> "" (perturbed alone) | "structure" | error text
         self.deadline = time.monotonic() + budget_s
@@ -64,12 +63,7 @@ class Provenance:
         if self.progress is not None:
             self.progress(self.exports)
         try:
-            copied = copy.deepcopy(self.module)
-            with torch.no_grad():
-                for i in members:
-                    target = resolve(copied, self.units[i].refs[0])
-                    target.copy_(self.units[i].perturbed.to(target.device))
-            graph = parse(self.export(copied))
+            graph = parse(self.export(members))
         except Exception as exc:
             return None, exception_text(exc)
         return (graph, "") if aligned(self.real, graph) else (None, "structure")
@@ -224,15 +218,32 @@ def _split(members: List[int], units: List[Unit], traced) -> Tuple[List[int], Li
     return members[:half], members[half:]
 
 
+def by_copy(module: nn.Module, units: List[Unit],
+            export: Callable[[nn.Module], ModelProto]) -> Callable[[List[int]], ModelProto]:
+    """Perturbed exports made as the real one was: a copy of module with those units' perturbed values."""
+    def export_members(members: List[int]) -> ModelProto:
+        copied = copy.deepcopy(module)
+        with torch.no_grad():
+            for i in members:
+                target = resolve(copied, units[i].refs[0])
+                target.copy_(units[i].perturbed.to(target.device))
+        return export(copied)
+    return export_members
+
+
 def locate(real_model: ModelProto, module: nn.Module, refs: List[TensorRef], names: Dict[str, List[str]],
            export: Callable[[nn.Module], ModelProto], budget_s: float = float("inf"),
-           progress: Optional[Callable[[int], None]] = None) -> Dict[str, dict]:
+           progress: Optional[Callable[[int], None]] = None,
+           perturbed: Callable = by_copy) -> Dict[str, dict]:
     """Per path: export_role and export_name in the real file, and export_provenance_exports. module holds
-    the values it was exported with; export(copy) exports a copy as configured and loads the result back.
+    the values it was exported with; export(copy) exports a copy as configured and loads the result back;
+    perturbed(module, units, export) gives the perturbed exports (members -> model), by_copy or one that
+    provably gives the same files (onnx_replay.Replaying).
     When budget_s runs out, the roles that later evidence could still change are `unproven`."""
     real = parse(real_model)
     units = units_of(module, refs, names)
-    prov = Provenance(real, module, units, export, budget_s, progress)
+    export_members = perturbed(module, units, export)
+    prov = Provenance(real, units, export_members, budget_s, progress)
     try:
         prov.run()
         spent = False
@@ -265,10 +276,12 @@ def locate(real_model: ModelProto, module: nn.Module, refs: List[TensorRef], nam
                    "export_error": f"locating: the provenance budget of {budget_s:g} s ran out after "
                                    f"{prov.exports} perturbed exports (export.provenance_budget_s)"}
         row["export_provenance_exports"] = prov.exports
+        row["export_provenance_replays"] = getattr(export_members, "replays", 0)
         for r in u.refs:
             out[r.path] = dict(row)
     for r in refs:  # a path that holds no tensor now
-        out.setdefault(r.path, {"export_role": "absent", "export_name": "", "export_provenance_exports": prov.exports})
+        out.setdefault(r.path, {"export_role": "absent", "export_name": "", "export_provenance_exports": prov.exports,
+                                "export_provenance_replays": getattr(export_members, "replays", 0)})
     return out
 
 

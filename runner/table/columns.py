@@ -66,6 +66,7 @@ EXTRA_COLUMNS = [
     "export_call_seconds",  # wall time of the bare exporter call (torch.export.export / torch.onnx.export)
     "onnx_opset",        # ONNX: the default-domain opset model.onnx declares (opset_import), as written
     "export_provenance_exports",  # ONNX: how many perturbed exports proving the roles took
+    "export_provenance_replays",  # dynamo: how many of them replayed the exporter's optimizer only
     "ort_outputs_compared",  # ONNX verify: how many tensor outputs ort_max_abs_diff was taken over
     "config_hash",       # hash of the job's resolved config (resume, dedup)
 ]
@@ -97,6 +98,7 @@ VALUES = {
     "leaf_after_update": BOOL, "train_error_at": ("setup", "forward", "loss", "backward", "update"),
     "loss": FLOAT, "restored_safetensors": BOOL, "restored_save_model": BOOL, "export_seconds": FLOAT,
     "export_call_seconds": FLOAT, "onnx_opset": INT, "ort_outputs_compared": INT, "export_provenance_exports": INT,
+    "export_provenance_replays": INT,
     "meta_init": META_INIT, "assign_kind": ASSIGN_KINDS, "assign_requires_grad": BOOL,
     "strict_false_as_parameter": STRICT_FALSE, "strict_false_as_buffer": STRICT_FALSE,
     "strict_false_as_nonpersistent": STRICT_FALSE, "strict_false_as_tensor": STRICT_FALSE,

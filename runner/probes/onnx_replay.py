@@ -1,0 +1,159 @@
+"""Perturbed dynamo exports without tracing and translating again: the exporter's own optimizer re-run on its
+unoptimized translation, with the perturbed tensors' bytes put into the initializers that carry them.
+
+torch.onnx.export(dynamo=True) traces the module (parameters and buffers as fake tensors), translates the
+program to ONNX, converts the opset, then optimizes (ONNXProgram.optimize: onnxscript's constant folding and
+rewrites, the step that folds a BatchNorm into its convolution). The optimizer costs about a tenth of the
+call, so a provenance search that needs dozens of perturbed exports can replay it instead, but only where
+this job proves that the steps before it do not look at the values:
+
+1. the real export's unoptimized translation is captured (the model ONNXProgram.optimize is handed);
+2. the first perturbed export is a full one, captured the same way: its translation must align with the
+   real one place by place, and every stored value that differs must be an initializer that holds, byte for
+   byte, one tensor's real value in the real translation and its perturbed value in this one (a *slot*).
+   Anything else (a value baked from a tensor into the graph, a structure that follows a value) and
+   every perturbed export stays a full one;
+3. replaying the optimizer on the real translation must give the real file, and on the translation with
+   the first export's tensors put into their slots, that export's file (aligned, every stored value equal).
+
+After that, a perturbed export is the real translation with the perturbed tensors' bytes in their slots,
+optimized. A replay that raises falls back to a full export.
+"""
+from __future__ import annotations
+
+import contextlib
+import types
+from typing import Callable, Dict, Iterator, List, Optional
+
+import torch
+from onnx import ModelProto
+from torch import nn
+
+from runner.probes.onnx_graph import aligned, changed_places, parse
+from runner.probes.onnx_perturb import Unit, holds
+from runner.probes.onnx_provenance import by_copy
+
+
+def _program_class():
+    try:
+        from torch.onnx._internal.exporter._onnx_program import ONNXProgram
+    except ImportError:  # another torch: no replay, every perturbed export is a full one
+        return None
+    return ONNXProgram if callable(ONNXProgram.__dict__.get("optimize")) else None
+
+
+@contextlib.contextmanager
+def capturing(into: List[ModelProto]) -> Iterator[bool]:
+    """Within the block, each ONNXProgram.optimize call first appends the model it is handed (serialized)
+    to into. Yields whether this torch can be captured at all."""
+    program = _program_class()
+    if program is None:
+        yield False
+        return
+    import onnx_ir as ir
+    original = program.__dict__["optimize"]
+
+    def optimize(self, *args, **kwargs):
+        into.append(ir.serde.serialize_model(self.model))
+        return original(self, *args, **kwargs)
+
+    program.optimize = optimize
+    try:
+        yield True
+    finally:
+        program.optimize = original
+
+
+def optimized(translation: ModelProto) -> ModelProto:
+    """ONNXProgram.optimize (the exporter's own) run on a copy of translation."""
+    import onnx_ir as ir
+    holder = types.SimpleNamespace(model=ir.serde.deserialize_model(translation))
+    _program_class().__dict__["optimize"](holder)
+    return ir.serde.serialize_model(holder.model)
+
+
+def _raw(t: torch.Tensor) -> bytes:
+    """The tensor's bytes as an ONNX raw_data field stores them (little-endian, row-major)."""
+    return t.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes()
+
+
+def _slots(real_translation: ModelProto, translation: ModelProto, units: List[Unit],
+           members: List[int]) -> Optional[Dict[str, int]]:
+    """Initializer name -> unit, where translation (members perturbed) differs from real_translation only by
+    initializers holding each one unit's real value there and perturbed value here; None otherwise."""
+    a, b = parse(real_translation), parse(translation)
+    if not aligned(a, b):
+        return None
+    by_name = {p: i for i in members for p in units[i].paths}
+    by_value = {}
+    slots: Dict[str, int] = {}
+    for _place, x, y in changed_places(a, b):
+        if x.kind != "initializer" or x.name != y.name or not x.proto.raw_data:
+            return None
+        i = by_name.get(x.name)
+        if i is None:
+            if not by_value:
+                by_value = {_raw(units[j].perturbed): j for j in members if units[j].unique}
+            i = by_value.get(y.proto.raw_data)
+        if i is None or not holds(x, units[i].real) or not holds(y, units[i].perturbed) \
+                or slots.get(x.name, i) != i:
+            return None
+        slots[x.name] = i
+    return slots
+
+
+def _same(x: ModelProto, y: ModelProto) -> bool:
+    a, b = parse(x), parse(y)
+    return aligned(a, b) and not changed_places(a, b)
+
+
+class Replaying:
+    """Perturbed exports (members -> ModelProto) that replay the optimizer once the job has proved it may."""
+
+    def __init__(self, module: nn.Module, units: List[Unit], export: Callable[[nn.Module], ModelProto], *,
+                 real: ModelProto, real_translation: ModelProto):
+        self.units, self.real, self.translation = units, real, real_translation
+        self.full = by_copy(module, units, export)
+        self.slots: Optional[Dict[str, int]] = None
+        self.tried = False
+        self.replays = 0  # perturbed exports made by replaying
+
+    def replay(self, members: List[int], slots: Optional[Dict[str, int]] = None) -> ModelProto:
+        slots = self.slots if slots is None else slots
+        model = ModelProto()
+        model.CopyFrom(self.translation)
+        chosen = set(members)
+        for init in model.graph.initializer:
+            i = slots.get(init.name)
+            if i is not None and i in chosen:
+                init.raw_data = _raw(self.units[i].perturbed)
+        return optimized(model)
+
+    def __call__(self, members: List[int]) -> ModelProto:
+        if self.slots is not None:
+            try:
+                out = self.replay(members)
+            except Exception:  # noqa: BLE001 - the full export decides, as without replay
+                return self.full(members)
+            self.replays += 1
+            return out
+        if self.tried:
+            return self.full(members)
+        self.tried = True
+        captured: List[ModelProto] = []
+        with capturing(captured):
+            out = self.full(members)
+        if len(captured) == 1:
+            self.slots = self._proved(members, captured[0], out)
+        return out
+
+    def _proved(self, members: List[int], translation: ModelProto, out: ModelProto) -> Optional[Dict[str, int]]:
+        slots = _slots(self.translation, translation, self.units, members)
+        if slots is None:
+            return None
+        try:
+            if _same(optimized(self.translation), self.real) and _same(self.replay(members, slots), out):
+                return slots
+        except Exception:  # noqa: BLE001 - no replay then
+            pass
+        return None
