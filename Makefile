@@ -44,7 +44,7 @@ test-slurm: install slurm-up  ## the SLURM tests (pytest -m slurm) against that 
 
 bench: install      ## speed benchmark (not part of the tests)
 	$(PY) tests/benchmarks/bench_sweep.py
-	$(PY) tests/benchmarks/bench_scale.py
+	$(PY) tests/benchmarks/bench_scale.py --resnet18
 
 clean:
 	rm -rf $(VENV) outputs/runs outputs/multirun

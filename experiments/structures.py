@@ -84,7 +84,7 @@ class ConvBNStack(nn.Module):
     (conv weights, BN affine parameters, running statistics, an int64 counter per block) whose size
     grows with `blocks` (5 tensors per block plus 3 per BN buffer set): the benchmark's model."""
 
-    def __init__(self, blocks: int = 5, channels: int = 8, classes: int = 10):
+    def __init__(self, blocks: int = 5, channels: int = 8, classes: int = 10, trained_stats: bool = False):
         super().__init__()
         layers = []
         for i in range(blocks):
@@ -92,6 +92,55 @@ class ConvBNStack(nn.Module):
                        nn.BatchNorm2d(channels), nn.ReLU()]
         self.features = nn.Sequential(*layers)
         self.head = nn.Linear(channels, classes)
+        if trained_stats:  # as after training: an untrained BatchNorm is the identity, which exporters drop
+            with torch.no_grad():
+                for bn in [m for m in layers if isinstance(m, nn.BatchNorm2d)]:
+                    bn.weight.uniform_(0.5, 1.5), bn.bias.normal_(), bn.running_mean.normal_()
+                    bn.running_var.uniform_(0.5, 2.0)
 
     def forward(self, x):
         return self.head(self.features(x).mean(dim=(2, 3)))
+
+
+class BasicBlock(nn.Module):
+    """torchvision's ResNet BasicBlock: two 3x3 conv+BN, a 1x1 conv+BN shortcut where the shape changes."""
+
+    def __init__(self, inplanes: int, planes: int, stride: int = 1):
+        super().__init__()
+        self.conv1 = nn.Conv2d(inplanes, planes, 3, stride, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(planes)
+        self.relu = nn.ReLU(inplace=True)
+        self.conv2 = nn.Conv2d(planes, planes, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(planes)
+        self.downsample = None if stride == 1 and inplanes == planes else \
+            nn.Sequential(nn.Conv2d(inplanes, planes, 1, stride, bias=False), nn.BatchNorm2d(planes))
+
+    def forward(self, x):
+        identity = x if self.downsample is None else self.downsample(x)
+        out = self.relu(self.bn1(self.conv1(x)))
+        return self.relu(self.bn2(self.conv2(out)) + identity)
+
+
+class ResNet18(nn.Module):
+    """torchvision.models.resnet18's layout and tensors (122: 20 convs, 20 BatchNorms, fc) without
+    torchvision, whose registry wheels do not load with the CPU torch here: a real CNN at real size."""
+
+    def __init__(self, num_classes: int = 1000, width: int = 64):
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, width, 7, 2, 3, bias=False)
+        self.bn1 = nn.BatchNorm2d(width)
+        self.relu = nn.ReLU(inplace=True)
+        self.maxpool = nn.MaxPool2d(3, 2, 1)
+        planes = [width, 2 * width, 4 * width, 8 * width]
+        inplanes = width
+        for i, p in enumerate(planes):
+            stride = 1 if i == 0 else 2
+            setattr(self, f"layer{i + 1}", nn.Sequential(BasicBlock(inplanes, p, stride), BasicBlock(p, p)))
+            inplanes = p
+        self.avgpool = nn.AdaptiveAvgPool2d(1)
+        self.fc = nn.Linear(inplanes, num_classes)
+
+    def forward(self, x):
+        x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
+        x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
+        return self.fc(torch.flatten(self.avgpool(x), 1))

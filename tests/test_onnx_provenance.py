@@ -155,6 +155,8 @@ CASES = {  # variant -> (module as the job builds it with seed 0, input shape)
     "linear_1d": (lambda: torch.nn.Linear(3, 2), [3]),
     "tied_parameters": (lambda: TiedLinear(4), [2, 4]),
     "conv_bn": (lambda: ConvBNStack(3, 4), [2, 3, 8, 8]),  # BatchNorm folded into convs: the batched search
+    # every BatchNorm folded into its conv (none is the identity): dynamo attributes by guessed causes
+    "conv_bn_trained": (lambda: ConvBNStack(3, 4, trained_stats=True), [2, 3, 8, 8]),
 }
 
 

@@ -75,3 +75,14 @@ def test_jobs_replay_where_proved(run):
     assert int(baked.export_provenance_exports.iloc[0]) > 2 and set(baked.export_provenance_replays) == {"0"}
     legacy = run("variant=conv_bn", "steps=0", "export=onnx_legacy")
     assert set(legacy.export_provenance_replays) == {"0"}  # its passes run inside the TorchScript exporter
+
+
+def test_guessed_causes_cut_the_exports_to_the_log_of_the_groups(run):
+    # conv_bn: 3 conv+BN groups of 5 tensors (conv weight, BN weight, bias, running stats) that the translation
+    # shows upstream of each fused Conv: 2 exports per bit of the group index, one per group member, and the
+    # first export; the bit search over all 20 tensors would take more than that
+    blocks = 3
+    conv = run("variant=conv_bn_trained", "steps=0", "export=onnx_dynamo")  # no BatchNorm is the identity
+    exports = int(conv.export_provenance_exports.iloc[0])
+    assert exports <= 1 + 2 * (blocks - 1).bit_length() + 5
+    assert set(conv.loc[[f"features.{3 * b}.weight" for b in range(blocks)], "export_role"]) == {"folded"}

@@ -29,6 +29,7 @@ class Stored:
     kind: str   # initializer | constant | attribute
     proto: object  # TensorProto (initializer) or AttributeProto
     _array: Optional[np.ndarray] = None
+    _print: object = field(default=False, repr=False)  # _fingerprint() once computed (False: not yet)
 
     @property
     def elem_type(self) -> Optional[int]:
@@ -50,7 +51,13 @@ class Stored:
         return self._array
 
     def _fingerprint(self):
-        """Bytes that equal for equal contents in one exporter's encoding (raw data), else None."""
+        """Bytes that equal for equal contents in one exporter's encoding (raw data), else None; computed
+        once (reading raw_data copies it, and the real file's values are compared with every export)."""
+        if self._print is False:
+            self._print = self._bytes()
+        return self._print
+
+    def _bytes(self):
         tensor = self.proto if self.kind == "initializer" else \
             (self.proto.t if self.proto.type == AttributeProto.TENSOR else None)
         if tensor is None:
@@ -78,6 +85,7 @@ class Graph:
     inputs: List[str] = field(default_factory=list)       # graph inputs of the main graph, in order
     skeleton: List[tuple] = field(default_factory=list)   # per computing node: operator and arity
     places: Dict[tuple, tuple] = field(default_factory=dict)  # place -> what it reads (see _read)
+    outputs: List[Tuple[str, ...]] = field(default_factory=list)  # per computing node: its output names
 
     def stored_at(self, place: tuple) -> Optional[Stored]:
         ref = self.places.get(place)
@@ -108,6 +116,7 @@ def parse(model: ModelProto) -> Graph:
             i = len(g.skeleton)
             attrs = tuple(sorted(a.name for a in node.attribute))
             g.skeleton.append((scope, node.domain, node.op_type, len(node.input), len(node.output), attrs))
+            g.outputs.append(tuple(scope + name for name in node.output))
             for k, name in enumerate(node.output):
                 producer[scope + name] = (i, k)
             reads.extend(((i, j), scope + name if name else "") for j, name in enumerate(node.input))

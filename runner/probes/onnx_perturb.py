@@ -122,22 +122,22 @@ class Tracer:
     """Looks changed values up among the unique perturbed values (floating tensors)."""
 
     def __init__(self, units: List[Unit]):
-        vals, unit, index, real = [], [], [], []
-        self.offset = {}
+        vals, unit, real = [], [], []
+        self.start = np.zeros(len(units), dtype=np.int64)  # unit -> its first position
         size = 0
         for i, u in enumerate(units):
             if u.unique:
                 n = u.real.numel()
                 vals.append(_numpy(u.perturbed).astype(np.float64).ravel())
                 real.append(_numpy(u.real).astype(np.float64).ravel())
-                unit.append(np.full(n, i))
-                index.append(np.arange(n))
-                self.offset[i] = size
+                unit.append(np.full(n, i, dtype=np.int32))
+                self.start[i] = size
                 size += n
         vals = np.concatenate(vals) if vals else np.zeros(0)
-        order = np.argsort(vals, kind="stable")
-        self.vals, self.unit = vals[order], np.concatenate(unit)[order] if unit else np.zeros(0, int)
-        self.index = np.concatenate(index)[order] if index else np.zeros(0, int)
+        # units_of hands out ascending values, unit after unit: sorted already, unless a dtype rounds them
+        self.order = None if vals.size < 2 or bool(np.all(vals[1:] > vals[:-1])) else np.argsort(vals, kind="stable")
+        self.vals = vals if self.order is None else vals[self.order]
+        self.unit = np.concatenate(unit) if unit else np.zeros(0, dtype=np.int32)  # by position
         self.real = np.concatenate(real) if real else np.zeros(0)
         self.units = units
 
@@ -151,8 +151,10 @@ class Tracer:
         pos = np.searchsorted(self.vals, y64).clip(0, self.vals.size - 1)
         if not np.array_equal(self.vals[pos], y64):
             return None
-        unit, index = self.unit[pos], self.index[pos]
-        expected = self.real[np.array([self.offset[u] for u in unit]) + index]
+        at = pos if self.order is None else self.order[pos]  # positions in unit order
+        unit = self.unit[at]
+        index = at - self.start[unit]
+        expected = self.real[at]
         x64 = x.astype(np.float64).ravel()
         if not np.all((x64 == expected) | (np.isnan(x64) & np.isnan(expected))):
             return None

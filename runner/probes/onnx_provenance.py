@@ -141,9 +141,70 @@ class Provenance:
             for i, relation in hits or ():
                 self.carriers[i][a.name].add(relation)
         if untraced:
-            left = self.batched(untraced, members)
+            feeds = self.export.feeds(self.real) if hasattr(self.export, "feeds") else {}
+            left = self.guessed(untraced, members, feeds) if feeds else untraced
+            left = self.batched(left, members) if left else {}
             if left:
                 self.search(left, members)
+
+    def _observe(self, subset: Set[int], places, tests: list) -> bool:
+        """Export with subset perturbed and note, per place, whether its value changed; False when the
+        export cannot be compared place by place."""
+        graph, _ = self.export_with(sorted(subset))
+        if graph is None:
+            return False
+        tests.append((subset, {p: not graph.stored_at(p).same_content(self.real.stored_at(p)) for p in places}))
+        return True
+
+    def _attribute(self, place: tuple, b: Stored, found: Set[int]) -> None:
+        a = self.real.stored_at(place)
+        for i in found:
+            same = len(found) == 1 and holds(b, self.units[i].perturbed) and holds(a, self.units[i].real)
+            self.carriers[i][a.name].add("same" if same else "folded")
+
+    def guessed(self, untraced: Dict[tuple, Stored], members: List[int],
+                feeds: Dict[int, Set[int]]) -> Dict[tuple, Stored]:
+        """Attribute the untraced places whose causes a guess names (feeds: computing node -> the units
+        upstream of it in the exporter's translation), with O(log groups) + max group size exports: the
+        guesses that overlap form groups; perturbing whole groups by the bits of their index (and every
+        member outside all groups, each time) proves that a place depends on nothing outside its group when
+        it stays as in the real file whenever its group is not perturbed; then each export perturbs the
+        k-th member of every group, so a place that changes depends on that member. Every observation is
+        checked against the decoded dependencies; the places that do not fit are returned for batched()."""
+        chosen = set(members)
+        guess = {p: feeds[p[0]] & chosen for p in untraced if isinstance(p[0], int) and feeds.get(p[0], set()) & chosen}
+        groups: List[Set[int]] = []
+        for h in sorted({frozenset(h) for h in guess.values()}, key=min):
+            groups = [g for g in groups if not g & h] + [set(h).union(*[g for g in groups if g & h])]
+        if not groups:
+            return untraced
+        groups.sort(key=lambda g: min(_natural(self.units[i].paths[0]) for i in g))
+        group_of = {i: k for k, g in enumerate(groups) for i in g}
+        outside = chosen - set(group_of)
+        plans = [outside | {i for k, g in enumerate(groups) if (k >> j) & 1 == bit for i in g}
+                 for j in range((len(groups) - 1).bit_length()) for bit in (0, 1)]
+        plans = plans or ([outside] if outside else [])
+        ordered = [sorted(g, key=lambda i: _natural(self.units[i].paths[0])) for g in groups]
+        plans += [{g[k] for g in ordered if len(g) > k} for k in range(max(map(len, ordered)))]
+        tests: List[Tuple[Set[int], Dict[tuple, bool]]] = []
+        for plan in plans:
+            if not self._observe(plan, untraced, tests):
+                return untraced
+        left = {}
+        for p, b in untraced.items():
+            group = groups[group_of[next(iter(guess[p]))]] if p in guess else None
+            apart = [(subset, changed[p]) for subset, changed in tests if group is not None and not subset & group]
+            if group is None or any(c for _, c in apart) or chosen - group - set().union(*[s for s, _ in apart]):
+                left[p] = b  # no guess, or it depends on (or was not tested against) something outside the group
+                continue
+            found = {i for subset, changed in tests if changed[p] and len(subset & group) == 1
+                     for i in subset & group}
+            consistent = found and all(changed[p] == bool(subset & found) for subset, changed in tests)
+            if not consistent or any(not self.units[i].unique for i in found):
+                left[p] = b
+                continue
+            self._attribute(p, b, found)
+        return left
 
     def batched(self, untraced: Dict[tuple, Stored], members: List[int]) -> Dict[tuple, Stored]:
         """Attribute the untraced places all at once, with O(log n) exports: each perturbs the members
@@ -155,12 +216,7 @@ class Provenance:
         members = sorted(members, key=lambda i: _natural(self.units[i].paths[0]))  # neighbours, close codes
 
         def observe(subset: Set[int]) -> bool:
-            graph, _ = self.export_with(sorted(subset))
-            if graph is None:
-                return False
-            tests.append((subset, {p: not graph.stored_at(p).same_content(self.real.stored_at(p))
-                                   for p in untraced}))
-            return True
+            return self._observe(subset, untraced, tests)
 
         candidates = {p: set(members) for p in untraced}
         for j in range((len(members) - 1).bit_length()):
@@ -194,10 +250,7 @@ class Provenance:
             if not consistent or any(not self.units[i].unique for i in found):
                 left[p] = b
                 continue
-            a = self.real.stored_at(p)
-            for i in found:
-                same = len(found) == 1 and holds(b, self.units[i].perturbed) and holds(a, self.units[i].real)
-                self.carriers[i][a.name].add("same" if same else "folded")
+            self._attribute(p, b, found)
         return left
 
 

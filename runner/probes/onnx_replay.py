@@ -23,13 +23,13 @@ from __future__ import annotations
 
 import contextlib
 import types
-from typing import Callable, Dict, Iterator, List, Optional
+from typing import Callable, Dict, Iterator, List, Optional, Set
 
 import torch
-from onnx import ModelProto
+from onnx import ModelProto, TensorProto
 from torch import nn
 
-from runner.probes.onnx_graph import aligned, changed_places, parse
+from runner.probes.onnx_graph import Graph, aligned, changed_places, parse
 from runner.probes.onnx_perturb import Unit, holds
 from runner.probes.onnx_provenance import by_copy
 
@@ -64,10 +64,14 @@ def capturing(into: List[ModelProto]) -> Iterator[bool]:
         program.optimize = original
 
 
-def optimized(translation: ModelProto) -> ModelProto:
-    """ONNXProgram.optimize (the exporter's own) run on a copy of translation."""
+def optimized(translation: ModelProto, values: Optional[Dict[str, TensorProto]] = None) -> ModelProto:
+    """ONNXProgram.optimize (the exporter's own) run on translation with these initializers' values
+    replaced. translation itself is only read."""
     import onnx_ir as ir
-    holder = types.SimpleNamespace(model=ir.serde.deserialize_model(translation))
+    model = ir.serde.deserialize_model(translation)
+    for name, proto in (values or {}).items():
+        model.graph.initializers[name].const_value = ir.serde.deserialize_tensor(proto)
+    holder = types.SimpleNamespace(model=model)
     _program_class().__dict__["optimize"](holder)
     return ir.serde.serialize_model(holder.model)
 
@@ -102,6 +106,32 @@ def _slots(real_translation: ModelProto, translation: ModelProto, units: List[Un
     return slots
 
 
+def feeding(translation: ModelProto, file: Graph, slots: Dict[str, int]) -> Dict[int, Set[int]]:
+    """Computing node of the file -> the units whose slots reach its outputs in the translation, walking back
+    from them to the values the file still computes (its graph inputs and node outputs): where a value the
+    optimizer folded for that node can have come from. A guess that Provenance tests, never a finding."""
+    producer = {name: node for node in translation.graph.node for name in node.output}
+    runtime = set(file.inputs) | {name for names in file.outputs for name in names}
+    out: Dict[int, Set[int]] = {}
+    for k, names in enumerate(file.outputs):
+        names = [n for n in names if n]
+        if not names or any(n not in producer for n in names):
+            continue
+        units: Set[int] = set()
+        seen, todo = set(names), [producer[n] for n in names]
+        while todo:
+            for name in todo.pop().input:
+                if not name or name in seen or name in runtime:
+                    continue
+                seen.add(name)
+                if name in slots:
+                    units.add(slots[name])
+                elif name in producer:
+                    todo.append(producer[name])
+        out[k] = units
+    return out
+
+
 def _same(x: ModelProto, y: ModelProto) -> bool:
     a, b = parse(x), parse(y)
     return aligned(a, b) and not changed_places(a, b)
@@ -118,16 +148,21 @@ class Replaying:
         self.tried = False
         self.replays = 0  # perturbed exports made by replaying
 
+    def feeds(self, real: Graph) -> Dict[int, Set[int]]:
+        """feeding() once the replay is proved (the translation is then known to carry each tensor in its
+        slot); empty before."""
+        return feeding(self.translation, real, self.slots) if self.slots is not None else {}
+
     def replay(self, members: List[int], slots: Optional[Dict[str, int]] = None) -> ModelProto:
         slots = self.slots if slots is None else slots
-        model = ModelProto()
-        model.CopyFrom(self.translation)
         chosen = set(members)
-        for init in model.graph.initializer:
+        values = {}
+        for init in self.translation.graph.initializer:
             i = slots.get(init.name)
             if i is not None and i in chosen:
-                init.raw_data = _raw(self.units[i].perturbed)
-        return optimized(model)
+                values[init.name] = TensorProto(name=init.name, data_type=init.data_type, dims=init.dims,
+                                                raw_data=_raw(self.units[i].perturbed))
+        return optimized(self.translation, values)
 
     def __call__(self, members: List[int]) -> ModelProto:
         if self.slots is not None:
