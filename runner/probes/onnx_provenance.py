@@ -24,6 +24,8 @@ decided by a value that merely looks like a tensor's.
 from __future__ import annotations
 
 import copy
+import itertools
+import math
 import time
 from collections import defaultdict
 from typing import Callable, Dict, List, Optional, Set, Tuple
@@ -166,13 +168,15 @@ class Provenance:
                 feeds: Dict[int, Set[int]]) -> Dict[tuple, Stored]:
         """Attribute the untraced places whose causes a guess names (feeds: computing node -> the units
         upstream of it in the exporter's translation), with O(log groups) + max group size exports: the
-        guesses that overlap form groups; perturbing whole groups by the bits of their index (and every
-        member outside all groups, each time) proves that a place depends on nothing outside its group when
-        it stays as in the real file whenever its group is not perturbed; then each export perturbs the
+        guesses that overlap form groups; export t perturbs the groups whose code (m // 2 of m positions, so
+        no code lies inside another: _antichain) holds t, and every member outside all groups, so a place
+        that stays as in the real file whenever its group is not perturbed depends on nothing outside the
+        group (those exports perturb everything else between them); then each export perturbs the
         k-th member of every group, so a place that changes depends on that member. Every observation is
         checked against the decoded dependencies; the places that do not fit are returned for batched()."""
         chosen = set(members)
-        guess = {p: feeds[p[0]] & chosen for p in untraced if isinstance(p[0], int) and feeds.get(p[0], set()) & chosen}
+        guess = {p: feeds[p[0]] & chosen for p in untraced
+                 if isinstance(p[0], int) and feeds.get(p[0], set()) & chosen}
         groups: List[Set[int]] = []
         for h in sorted({frozenset(h) for h in guess.values()}, key=min):
             groups = [g for g in groups if not g & h] + [set(h).union(*[g for g in groups if g & h])]
@@ -181,9 +185,9 @@ class Provenance:
         groups.sort(key=lambda g: min(_natural(self.units[i].paths[0]) for i in g))
         group_of = {i: k for k, g in enumerate(groups) for i in g}
         outside = chosen - set(group_of)
-        plans = [outside | {i for k, g in enumerate(groups) if (k >> j) & 1 == bit for i in g}
-                 for j in range((len(groups) - 1).bit_length()) for bit in (0, 1)]
-        plans = plans or ([outside] if outside else [])
+        positions, codes = _antichain(len(groups))
+        plans = [outside | {i for g, code in zip(groups, codes) if t in code for i in g} for t in range(positions)]
+        plans = [p for p in plans if p]
         ordered = [sorted(g, key=lambda i: _natural(self.units[i].paths[0])) for g in groups]
         plans += [{g[k] for g in ordered if len(g) > k} for k in range(max(map(len, ordered)))]
         tests: List[Tuple[Set[int], Dict[tuple, bool]]] = []
@@ -252,6 +256,15 @@ class Provenance:
                 continue
             self._attribute(p, b, found)
         return left
+
+
+def _antichain(n: int) -> Tuple[int, List[Tuple[int, ...]]]:
+    """(m, n distinct sets of positions below m, none inside another): the sets of size m // 2 of the fewest
+    m positions that have n of them. For every set, the positions outside it meet every other set."""
+    m = 1
+    while math.comb(m, m // 2) < n:
+        m += 1
+    return m, list(itertools.islice(itertools.combinations(range(m), m // 2), n))
 
 
 def _natural(path: str) -> tuple:
