@@ -158,11 +158,17 @@ class Provenance:
         tests.append((subset, {p: not graph.stored_at(p).same_content(self.real.stored_at(p)) for p in places}))
         return True
 
-    def _attribute(self, place: tuple, b: Stored, found: Set[int]) -> None:
+    def _decoded(self, place: tuple, b: Stored, found: Set[int], tests: list) -> bool:
+        """Attribute place (b: its value with every member perturbed) to found, if every export made agrees
+        (the place changed exactly where one of them was perturbed) and each has unique perturbed values."""
+        if not found or any(changed[place] != bool(subset & found) for subset, changed in tests) \
+                or any(not self.units[i].unique for i in found):
+            return False
         a = self.real.stored_at(place)
         for i in found:
             same = len(found) == 1 and holds(b, self.units[i].perturbed) and holds(a, self.units[i].real)
             self.carriers[i][a.name].add("same" if same else "folded")
+        return True
 
     def guessed(self, untraced: Dict[tuple, Stored], members: List[int],
                 feeds: Dict[int, Set[int]]) -> Dict[tuple, Stored]:
@@ -203,11 +209,8 @@ class Provenance:
                 continue
             found = {i for subset, changed in tests if changed[p] and len(subset & group) == 1
                      for i in subset & group}
-            consistent = found and all(changed[p] == bool(subset & found) for subset, changed in tests)
-            if not consistent or any(not self.units[i].unique for i in found):
+            if not self._decoded(p, b, found, tests):
                 left[p] = b
-                continue
-            self._attribute(p, b, found)
         return left
 
     def batched(self, untraced: Dict[tuple, Stored], members: List[int]) -> Dict[tuple, Stored]:
@@ -250,11 +253,8 @@ class Provenance:
             if len(found) > 1:
                 found = {c for c in found for subset, changed in tests
                          if candidates[p] & subset == {c} and changed[p]}
-            consistent = found and all(changed[p] == bool(subset & found) for subset, changed in tests)
-            if not consistent or any(not self.units[i].unique for i in found):
+            if not self._decoded(p, b, found, tests):
                 left[p] = b
-                continue
-            self._attribute(p, b, found)
         return left
 
 
