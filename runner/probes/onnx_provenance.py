@@ -8,7 +8,9 @@ decided by a value that merely looks like a tensor's.
    made only of perturbed values, where the real file holds the real values of the same elements, is a
    copy or rearrangement of those tensors (transposed, split, reordered, merged with an equal one): traced.
 2. A changed value that does not trace (arithmetic, casts, integer tensors) is attributed by exporting with
-   part of the tensors perturbed, for all such values at once (batched): about 4·log2(n) exports each perturb
+   part of the tensors perturbed, for all such values at once: first the causes the dynamo translation
+   names (guessed; see onnx_replay.py), then the rest (batched; or each tensor alone where n is at most
+   4·log2(n), the bit search's own cost): about 4·log2(n) exports each perturb
    the tensors whose position (or position shifted by half the bit's period) has one bit set or clear, a value
    unchanged in one depends on none of them, and
    the few candidates left per value are perturbed one per value per export (a handful of exports for
@@ -18,7 +20,9 @@ decided by a value that merely looks like a tensor's.
    that both do; parts shrink to single tensors (integer and bool tensors, then those that traced nowhere,
    are tried first).
 3. An export whose structure differs from the real file's (the alignment check fails) cannot be compared
-   place by place; then each tensor is perturbed alone. A tensor whose value alone changes the structure
+   place by place. Exporters drop what is zero (an untrained bias, a BatchNorm's running mean), so the
+   floating tensors that are all zeros are perturbed alone and, if the others perturbed together keep the
+   structure, steps 1-2 run on those; else each tensor is perturbed alone. A tensor whose value alone changes the structure
    is `folded` into it (no stored value carries it); one whose perturbed export fails is `error`.
 """
 from __future__ import annotations
@@ -131,10 +135,15 @@ class Provenance:
         if not members:
             return
         graph, _ = self.export_with(members)
-        if graph is None:  # cannot be compared place by place: each tensor alone
-            for i in members:
+        if graph is None:  # cannot be compared place by place: the zeros apart, else each tensor alone
+            zeros = [i for i in members if self.units[i].unique and not self.units[i].real.any()]
+            rest = [i for i in members if i not in zeros]
+            graph = self.export_with(rest)[0] if zeros and rest else None
+            for i in zeros if graph is not None else members:
                 self.single(i)
-            return
+            if graph is None:
+                return
+            members = rest
         tracer, untraced = Tracer(self.units), {}
         for place, a, b in changed_places(self.real, graph):
             hits = tracer.trace(a, b)
@@ -145,6 +154,10 @@ class Provenance:
         if untraced:
             feeds = self.export.feeds(self.real) if hasattr(self.export, "feeds") else {}
             left = self.guessed(untraced, members, feeds) if feeds else untraced
+            if left and len(members) <= 4 * (len(members) - 1).bit_length():  # the bit search costs more
+                for i in members:
+                    self.single(i)
+                return
             left = self.batched(left, members) if left else {}
             if left:
                 self.search(left, members)
