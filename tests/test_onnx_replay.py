@@ -14,6 +14,7 @@ from runner.probes.exporting import aliases
 from runner.probes.onnx_graph import aligned, changed_places, parse
 from runner.probes.onnx_perturb import units_of
 from runner.probes.onnx_replay import Replaying, capturing
+from runner.probes.onnx_scopes import module_of
 
 pytestmark = pytest.mark.filterwarnings("ignore")
 
@@ -77,12 +78,22 @@ def test_jobs_replay_where_proved(run):
     assert set(legacy.export_provenance_replays) == {"0"}  # its passes run inside the TorchScript exporter
 
 
-def test_guessed_causes_cut_the_exports_to_the_log_of_the_groups(run):
-    # conv_bn: 3 conv+BN groups of 5 tensors (conv weight, BN weight, bias, running stats) that the translation
-    # shows upstream of each fused Conv: one export per code position of the groups, one per group member, the
-    # first export; the bit search over all 20 tensors would take more than that
+@pytest.mark.parametrize("exporter", ["onnx_dynamo", "onnx_legacy"])
+def test_guessed_causes_cut_the_exports_to_the_log_of_the_groups(run, exporter):
+    # conv_bn_trained: 3 conv+BN groups of 5 tensors (conv weight, BN weight, bias, running stats), guessed
+    # from the dynamo translation (upstream of each fused Conv) or the legacy node names (the Conv's module
+    # and the node-less BatchNorm after it): one export per code position of the groups, one per group
+    # member, the first export; the bit search over all 20 tensors would take more than that
     blocks = 3
-    conv = run("variant=conv_bn_trained", "steps=0", "export=onnx_dynamo")  # no BatchNorm is the identity
+    conv = run("variant=conv_bn_trained", "steps=0", f"export={exporter}")  # no BatchNorm is the identity
     exports = int(conv.export_provenance_exports.iloc[0])
-    assert exports <= 1 + 3 + 5  # 3 groups: codes {0}, {1}, {2}
+    members = 5 if exporter == "onnx_dynamo" else 6  # legacy: num_batches_tracked is of the BatchNorm's module
+    assert exports <= 1 + 3 + members  # 3 groups: codes {0}, {1}, {2}
     assert set(conv.loc[[f"features.{3 * b}.weight" for b in range(blocks)], "export_role"]) == {"folded"}
+
+
+def test_legacy_node_names_give_the_module():
+    assert module_of("/layer1/layer1.0/conv1/Conv") == "layer1.0.conv1"
+    assert module_of("/features/features.0/Conv") == "features.0"
+    assert module_of("/head/Gemm") == "head" and module_of("/Constant") is None
+    assert module_of("node_Conv_0") is None  # not a scoped name: no guess

@@ -181,6 +181,7 @@ def export_and_locate(module: nn.Module, refs: List[TensorRef], names: Dict[str,
 
     from runner.probes.onnx_provenance import by_copy, locate
     from runner.probes.onnx_replay import Replaying, capturing
+    from runner.probes.onnx_scopes import ScopedExports
     output_dir.mkdir(parents=True, exist_ok=True)
     path = output_dir / ONNX_FILE
     pristine, inputs = copy.deepcopy(module), copy.deepcopy((args, kwargs))
@@ -215,8 +216,8 @@ def export_and_locate(module: nn.Module, refs: List[TensorRef], names: Dict[str,
                     state["conditions"] = without_denormals
             return export_plain(copied)
 
-        perturbed = by_copy if len(translations) != 1 else \
-            functools.partial(Replaying, real=real, real_translation=translations[0])
+        perturbed = functools.partial(Replaying, real=real, real_translation=translations[0]) \
+            if len(translations) == 1 else by_copy if options["dynamo"] else ScopedExports
         out = locate(real, pristine, refs, names, export_copy, cfg.provenance_budget_s, _reporter(len(refs)),
                      perturbed)
     for row in out.values():

@@ -86,6 +86,7 @@ class Graph:
     skeleton: List[tuple] = field(default_factory=list)   # per computing node: operator and arity
     places: Dict[tuple, tuple] = field(default_factory=dict)  # place -> what it reads (see _read)
     outputs: List[Tuple[str, ...]] = field(default_factory=list)  # per computing node: its output names
+    names: List[str] = field(default_factory=list)                 # per computing node: its name
 
     def stored_at(self, place: tuple) -> Optional[Stored]:
         ref = self.places.get(place)
@@ -117,6 +118,7 @@ def parse(model: ModelProto) -> Graph:
             attrs = tuple(sorted(a.name for a in node.attribute))
             g.skeleton.append((scope, node.domain, node.op_type, len(node.input), len(node.output), attrs))
             g.outputs.append(tuple(scope + name for name in node.output))
+            g.names.append(scope + node.name)
             for k, name in enumerate(node.output):
                 producer[scope + name] = (i, k)
             reads.extend(((i, j), scope + name if name else "") for j, name in enumerate(node.input))

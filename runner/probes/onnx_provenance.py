@@ -201,13 +201,13 @@ class Provenance:
             groups = [g for g in groups if not g & h] + [set(h).union(*[g for g in groups if g & h])]
         if not groups:
             return untraced
-        groups.sort(key=lambda g: min(_natural(self.units[i].paths[0]) for i in g))
+        groups.sort(key=lambda g: min(natural_key(self.units[i].paths[0]) for i in g))
         group_of = {i: k for k, g in enumerate(groups) for i in g}
         outside = chosen - set(group_of)
         positions, codes = _antichain(len(groups))
         plans = [outside | {i for g, code in zip(groups, codes) if t in code for i in g} for t in range(positions)]
         plans = [p for p in plans if p]
-        ordered = [sorted(g, key=lambda i: _natural(self.units[i].paths[0])) for g in groups]
+        ordered = [sorted(g, key=lambda i: natural_key(self.units[i].paths[0])) for g in groups]
         plans += [{g[k] for g in ordered if len(g) > k} for k in range(max(map(len, ordered)))]
         tests: List[Tuple[Set[int], Dict[tuple, bool]]] = []
         for plan in plans:
@@ -233,7 +233,7 @@ class Provenance:
         checked against the decoded dependencies; the places it cannot decode (a structure that changes,
         a value that needs two tensors changed together, views of one memory) are returned for search()."""
         tests: List[Tuple[Set[int], Dict[tuple, bool]]] = []
-        members = sorted(members, key=lambda i: _natural(self.units[i].paths[0]))  # neighbours, close codes
+        members = sorted(members, key=lambda i: natural_key(self.units[i].paths[0]))  # neighbours, close codes
 
         def observe(subset: Set[int]) -> bool:
             return self._observe(subset, untraced, tests)
@@ -280,7 +280,7 @@ def _antichain(n: int) -> Tuple[int, List[Tuple[int, ...]]]:
     return m, list(itertools.islice(itertools.combinations(range(m), m // 2), n))
 
 
-def _natural(path: str) -> tuple:
+def natural_key(path: str) -> tuple:
     """features.10.weight after features.9.bias: the tensors of one submodule, and of neighbouring ones,
     get neighbouring positions (the tensors a folded value combines usually live side by side)."""
     return tuple((0, int(part), "") if part.isdigit() else (1, 0, part) for part in path.split("."))
