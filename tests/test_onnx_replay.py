@@ -95,5 +95,6 @@ def test_guessed_causes_cut_the_exports_to_the_log_of_the_groups(run, exporter):
 def test_legacy_node_names_give_the_module():
     assert module_of("/layer1/layer1.0/conv1/Conv") == "layer1.0.conv1"
     assert module_of("/features/features.0/Conv") == "features.0"
+    assert module_of("/layer2/layer2.0/downsample/downsample.0/Conv") == "layer2.0.downsample.0"
     assert module_of("/head/Gemm") == "head" and module_of("/Constant") is None
     assert module_of("node_Conv_0") is None  # not a scoped name: no guess

@@ -15,28 +15,33 @@ from torch import nn
 
 from runner.probes.onnx_graph import Graph
 from runner.probes.onnx_perturb import Unit
-from runner.probes.onnx_provenance import by_copy, natural_key
+from runner.probes.onnx_provenance import by_copy
 
 
 def module_of(node_name: str) -> Optional[str]:
-    """`/layer1/layer1.0/conv1/Conv` -> `layer1.0.conv1` (each scope is a full path or a child's name)."""
+    """`/layer2/layer2.0/downsample/downsample.0/Conv` -> `layer2.0.downsample.0`: each scope is a child's
+    name, a Sequential's (or ModuleList's) child prefixed with the container's own scope."""
     scopes = [s for s in node_name.split("/")[:-1] if s]
     if not node_name.startswith("/") or not scopes:
         return None
-    path = ""
+    path, last = "", ""
     for s in scopes:
-        path = s if not path or s.startswith(path + ".") else f"{path}.{s}"
+        if last and s.startswith(last + "."):
+            path += s[len(last):]
+        else:
+            path = f"{path}.{s}" if path else s
+        last = s
     return path
 
 
 def scoped(file: Graph, units: List[Unit]) -> Dict[int, Set[int]]:
     """Computing node -> the units of its module and of the node-less modules that follow it (modules in
-    the natural order of their tensors' paths)."""
+    the order their tensors were found: the order submodules were registered, as forward usually runs)."""
     owned: Dict[str, Set[int]] = {}
     for i, u in enumerate(units):
         for p in u.paths:
             owned.setdefault(p.rpartition(".")[0], set()).add(i)
-    order = sorted(owned, key=natural_key)
+    order = list(owned)
     position = {m: k for k, m in enumerate(order)}
     with_nodes = {module_of(n) for n in file.names}
     out: Dict[int, Set[int]] = {}
