@@ -189,9 +189,9 @@ def export_and_locate(module: nn.Module, refs: List[TensorRef], names: Dict[str,
     translations: list = []  # the dynamo exporter's unoptimized translation, for replaying its optimizer
     with shared_registry() if options["dynamo"] else contextlib.nullcontext():
         started = time.perf_counter()
-        with capturing(translations) if options["dynamo"] else contextlib.nullcontext():
+        with capturing(translations if options["dynamo"] else []) as captured:
             torch.onnx.export(module, args, str(path), kwargs=kwargs, **options)
-        call_seconds = round(time.perf_counter() - started, 4)
+        call_seconds = round(time.perf_counter() - started - captured["seconds"], 4)
         opset = written_opset(path)
         if cfg.opset_version is not None and opset != cfg.opset_version:  # the exporter fell back to another
             return {r.path: {"export_role": "error", "onnx_opset": opset, "export_file": ONNX_FILE,

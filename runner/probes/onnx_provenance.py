@@ -22,8 +22,9 @@ decided by a value that merely looks like a tensor's.
 3. An export whose structure differs from the real file's (the alignment check fails) cannot be compared
    place by place. Exporters drop what is zero (an untrained bias, a BatchNorm's running mean), so the
    floating tensors that are all zeros are perturbed alone and, if the others perturbed together keep the
-   structure, steps 1-2 run on those; else each tensor is perturbed alone. A tensor whose value alone changes the structure
-   is `folded` into it (no stored value carries it); one whose perturbed export fails is `error`.
+   structure, steps 1-2 run on those; else each tensor is perturbed alone. A tensor whose value alone
+   changes the structure is `folded` into it (no stored value carries it); one whose perturbed export
+   fails is `error`.
 """
 from __future__ import annotations
 

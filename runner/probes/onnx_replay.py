@@ -22,6 +22,7 @@ optimized. A replay that raises falls back to a full export.
 from __future__ import annotations
 
 import contextlib
+import time
 import types
 from typing import Callable, Dict, Iterator, List, Optional, Set
 
@@ -43,23 +44,27 @@ def _program_class():
 
 
 @contextlib.contextmanager
-def capturing(into: List[ModelProto]) -> Iterator[bool]:
+def capturing(into: List[ModelProto]) -> Iterator[Dict[str, float]]:
     """Within the block, each ONNXProgram.optimize call first appends the model it is handed (serialized)
-    to into. Yields whether this torch can be captured at all."""
+    to into. Yields {"seconds": time spent capturing}, so that a timed call can leave it out; nothing is
+    captured on a torch without that method."""
+    spent = {"seconds": 0.0}
     program = _program_class()
     if program is None:
-        yield False
+        yield spent
         return
     import onnx_ir as ir
     original = program.__dict__["optimize"]
 
     def optimize(self, *args, **kwargs):
+        started = time.perf_counter()
         into.append(ir.serde.serialize_model(self.model))
+        spent["seconds"] += time.perf_counter() - started
         return original(self, *args, **kwargs)
 
     program.optimize = optimize
     try:
-        yield True
+        yield spent
     finally:
         program.optimize = original
 

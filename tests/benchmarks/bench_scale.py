@@ -1,6 +1,7 @@
 """Cost against model size: tensorprobe jobs on a stack of conv+BN blocks vs the same torch calls by hand.
 
-    python tests/benchmarks/bench_scale.py [--blocks 5,20,80] [--resnet18] [--exporters none,torch_export,onnx_dynamo,onnx_legacy]
+    python tests/benchmarks/bench_scale.py [--blocks 5,20,80] [--resnet18]
+                                           [--exporters none,torch_export,onnx_dynamo,onnx_legacy]
 
 For each size and exporter, the tool's job (`job_seconds` of the second of two jobs in one sweep, so both
 sides are warm) against plain_loop.calls on the same module (the second of two calls in one process):
