@@ -73,17 +73,14 @@ class ScaledWeight(nn.Module):
         return F.linear(x, self.weight * self.scale, self.bias)
 
 
-class BakedGain(nn.Module):
+class BakedGain(ScaledWeight):
     """ScaledWeight whose output is also multiplied by a plain tensor read as a Python number: the
     dynamo exporter's translation bakes that number into the graph, so the translation depends on a value
     (the optimizer cannot be replayed on it: every perturbed export is a full one)."""
 
     def __init__(self, in_features: int = 3, out_features: int = 2):
-        super().__init__()
-        self.weight = nn.Parameter(torch.randn(out_features, in_features))
-        self.bias = nn.Parameter(torch.randn(out_features))
-        self.scale = torch.tensor(0.3)
+        super().__init__(in_features, out_features)
         self.gain = torch.tensor(2.5)
 
     def forward(self, x):
-        return F.linear(x, self.weight * self.scale, self.bias) * float(self.gain)
+        return super().forward(x) * float(self.gain)

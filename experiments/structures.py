@@ -95,7 +95,9 @@ class ConvBNStack(nn.Module):
         if trained_stats:  # as after training: an untrained BatchNorm is the identity, which exporters drop
             with torch.no_grad():
                 for bn in [m for m in layers if isinstance(m, nn.BatchNorm2d)]:
-                    bn.weight.uniform_(0.5, 1.5), bn.bias.normal_(), bn.running_mean.normal_()
+                    bn.weight.uniform_(0.5, 1.5)
+                    bn.bias.normal_()
+                    bn.running_mean.normal_()
                     bn.running_var.uniform_(0.5, 2.0)
 
     def forward(self, x):

@@ -189,7 +189,8 @@ def export_and_locate(module: nn.Module, refs: List[TensorRef], names: Dict[str,
     translations: list = []  # the dynamo exporter's unoptimized translation, for replaying its optimizer
     with shared_registry() if options["dynamo"] else contextlib.nullcontext():
         started = time.perf_counter()
-        with capturing(translations if options["dynamo"] else []) as captured:
+        with capturing(translations) if options["dynamo"] else contextlib.nullcontext({"seconds": 0.0}) \
+                as captured:
             torch.onnx.export(module, args, str(path), kwargs=kwargs, **options)
         call_seconds = round(time.perf_counter() - started - captured["seconds"], 4)
         opset = written_opset(path)

@@ -8,8 +8,8 @@ decided by a value that merely looks like a tensor's.
    made only of perturbed values, where the real file holds the real values of the same elements, is a
    copy or rearrangement of those tensors (transposed, split, reordered, merged with an equal one): traced.
 2. A changed value that does not trace (arithmetic, casts, integer tensors) is attributed by exporting with
-   part of the tensors perturbed, for all such values at once: first the causes the dynamo translation
-   names (guessed; see onnx_replay.py), then the rest (batched; or each tensor alone where n is at most
+   part of the tensors perturbed, for all such values at once: first the causes the exporter suggests
+   (guessed: the dynamo translation, onnx_replay.feeding; the legacy node names, onnx_scopes), then the rest (batched; or each tensor alone where n is at most
    4·log2(n), the bit search's own cost): about 4·log2(n) exports each perturb
    the tensors whose position (or position shifted by half the bit's period) has one bit set or clear, a value
    unchanged in one depends on none of them, and
